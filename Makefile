@@ -1,0 +1,80 @@
+# mxgate build. Every directory under src/ other than lib/ with a main.c is
+# one program, bin/mxgate-<dir>; its other sources form an archive so unit
+# tests can link them without main(). tests/unit/test_<dir>_*.c link the
+# archive of <dir> (test_lib_*.c only the library).
+
+CC      ?= cc
+BUILD   ?= build
+BIN     ?= bin
+OPT     ?= -O2
+SAN     ?=
+CFLAGS_ALL  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g \
+              -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE $(SAN) \
+              -Isrc/lib $(CFLAGS)
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SAN) $(LDFLAGS)
+LIBS    = -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
+
+PROGDIRS := $(patsubst src/%/main.c,%,$(wildcard src/*/main.c))
+PROGS    := $(addprefix $(BIN)/mxgate-,$(PROGDIRS))
+LIBSRC   := $(wildcard src/lib/*.c)
+LIBOBJ   := $(patsubst src/%.c,$(BUILD)/%.o,$(LIBSRC))
+LIBA     := $(BUILD)/libmxgate.a
+UNITSRC  := $(wildcard tests/unit/test_*.c)
+UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNITSRC))
+
+.PHONY: all deps check unit it asan bench run stop clean fuzz
+all: $(PROGS)
+
+$(BUILD)/%.o: src/%.c $(wildcard src/lib/*.h) $(wildcard src/*/*.h) $(wildcard src/lib/*.def)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -I$(dir $<) -c -o $@ $<
+
+$(LIBA): $(LIBOBJ)
+	@rm -f $@; ar rcs $@ $^
+
+define PROG_template
+$(1)_SRC := $$(filter-out src/$(1)/main.c,$$(wildcard src/$(1)/*.c))
+$(1)_OBJ := $$(patsubst src/%.c,$$(BUILD)/%.o,$$($(1)_SRC))
+$$(BUILD)/lib$(1).a: $$($(1)_OBJ)
+	@rm -f $$@; ar rcs $$@ $$^ $$(if $$^,,)
+$$(BIN)/mxgate-$(1): $$(BUILD)/$(1)/main.o $$(BUILD)/lib$(1).a $$(LIBA)
+	@mkdir -p $$(BIN)
+	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach p,$(PROGDIRS),$(eval $(call PROG_template,$(p))))
+
+# a unit test links the archive of the program its name starts with
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) $(foreach p,$(PROGDIRS),$(BUILD)/lib$(p).a)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-unused-parameter -Isrc/$(firstword $(subst _, ,$*)) $(LDFLAGS_ALL) -o $@ $< \
+	  $(if $(filter lib,$(firstword $(subst _, ,$*))),,$(BUILD)/lib$(firstword $(subst _, ,$*)).a) $(LIBA) -lcmocka $(LIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+unit: $(PROGS) $(UNITS)
+
+check: deps
+	@$(MAKE) --no-print-directory all unit
+	@sh tests/run.sh $(BUILD) $(BIN)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=bin-asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all unit
+	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh tests/run.sh build-asan bin-asan
+
+fuzz:
+	@sh tests/fuzz/build.sh
+
+bench: deps all
+	@sh bench/run.sh
+
+run: deps all
+	@sh scripts/run-demo.sh start
+
+stop:
+	@sh scripts/run-demo.sh stop
+
+clean:
+	rm -rf build build-asan bin bin-asan

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs every Debian package mxgate needs to build, run, test and
+# benchmark. Idempotent: does nothing when all are present; runs
+# apt-get update only when something is missing. Nothing is downloaded
+# from anywhere but the Debian mirror.
+set -e
+PKGS="build-essential pkg-config libssl-dev libcdb-dev tinycdb libc-ares-dev
+libcrypt-dev zlib1g-dev libcmocka-dev ucspi-tcp daemontools openssl
+swaks curl python3 libnet-ssleay-perl libio-socket-ssl-perl
+dnsmasq-base dnsutils python3-dnspython socat netcat-openbsd
+postfix"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+    || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# postfix asks questions on install; answer them up front
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections 2>/dev/null || true
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends $missing

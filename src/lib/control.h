@@ -1,0 +1,31 @@
+/* control.h -- qmail-style control files under $MXGATE_HOME/control.
+ *
+ * Formats as in qmail-control(5): one value a line, trailing blanks and
+ * tabs ignored, '#' comments and empty lines skipped in list files. A
+ * missing file is not an error (its default applies); an unreadable one is.
+ * Return values: 1 read, 0 missing (default used), -1 error (errno set).
+ */
+#ifndef MXGATE_CONTROL_H
+#define MXGATE_CONTROL_H
+#include <stddef.h>
+#include "str.h"
+
+/* $MXGATE_HOME or the compiled-in default */
+const char *control_home(void);
+/* home + "/" + rel into out (NUL-terminated); false if it does not fit */
+bool control_path(char *out, size_t cap, const char *rel);
+
+/* first line of control/NAME (trimmed) into out; def when missing (may be NULL) */
+int control_readline(str *out, const char *name, const char *def);
+/* control/NAME as an unsigned number; *n untouched when missing;
+ * -1 with errno EINVAL when the file holds something that is not a number */
+int control_readulong(unsigned long *n, const char *name);
+/* every meaningful line of control/NAME, each ended by a NUL byte */
+int control_readlist(str *out, const char *name);
+/* iterate a list from control_readlist: for (p = NULL; (p = control_next(l, p)); ) */
+const char *control_next(const str *list, const char *prev);
+
+/* a whole file (any path relative to home, or absolute) into out */
+int control_readfile(str *out, const char *path, size_t max);
+
+#endif

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Runs the unit tests (cmocka binaries in BUILD/tests) and then the
+# integration tests (tests/it, real programs under real tcpserver), and
+# prints one closing line "N passed, N failed". Exits non-zero on failure.
+# usage: tests/run.sh BUILD BIN   (e.g. build bin, or build-asan bin-asan)
+BUILD=${1:-build}
+BIN=${2:-bin}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 2
+pass=0
+fail=0
+out=$(mktemp)
+for t in "$BUILD"/tests/test_*; do
+  [ -x "$t" ] || continue
+  "$t" >"$out" 2>&1
+  rc=$?
+  p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+  f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  if [ "$f" -ne 0 ]; then cat "$out"; fi
+  echo "unit $(basename "$t"): $p passed, $f failed"
+  pass=$((pass + p)); fail=$((fail + f))
+done
+rm -f "$out"
+itres=$(mktemp)
+MXGATE_BIN="$top/$BIN" /usr/bin/python3 tests/it/run.py --result "$itres"
+itrc=$?
+if [ -s "$itres" ]; then
+  read -r ip if_ < "$itres"
+else
+  ip=0; if_=1
+fi
+[ "$itrc" -ne 0 ] && [ "$if_" -eq 0 ] && if_=1
+rm -f "$itres"
+pass=$((pass + ip)); fail=$((fail + if_))
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
