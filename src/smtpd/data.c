@@ -1,0 +1,217 @@
+/* data.c -- DATA: the message body, streamed to the queue as it arrives.
+ *
+ * Only <CRLF>.<CRLF> ends a message. Lines end in CRLF; a bare LF or a
+ * bare CR anywhere (the SMTP smuggling family: \n.\n, \r.\r\n, \r\n.\r ...)
+ * is refused with Reject::DATA::Bare_LF and the connection is closed,
+ * since where such a client's message ends cannot be known; nothing is
+ * queued. Dot-stuffing is undone and CRLF becomes LF, as qmail stores
+ * mail. Received and Delivered-To headers are counted (HOPS_MAX: Looping);
+ * a body past databytes is read to its end and refused (Invalid_Size).
+ */
+#include "smtpd.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+enum body_state { LINE_START, IN_LINE, SAW_CR, SAW_DOT, SAW_DOT_CR };
+enum body_end { BODY_OK, BODY_BARE, BODY_EOF, BODY_TIMEOUT };
+
+struct body {
+  enum body_state state;
+  struct queue_job *q;
+  bool write_failed, overflow, in_header;
+  unsigned long long bytes, limit;      /* limit 0: none */
+  unsigned hops;
+  size_t hdrpos;                        /* bytes of the current header line seen */
+  char hdr[16];                         /* its first bytes, for hop counting */
+  size_t outlen;
+  char out[65536];
+};
+
+static void out_flush(struct body *b)
+{
+  size_t off = 0;
+  while (!b->write_failed && off < b->outlen) {
+    ssize_t w = write(b->q->msgfd, b->out + off, b->outlen - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) b->write_failed = true;
+    else off += (size_t)w;
+  }
+  b->outlen = 0;
+}
+
+static void out_put(struct body *b, const char *p, size_t n)
+{
+  b->bytes += n;
+  if (b->limit && b->bytes > b->limit) b->overflow = true;
+  if (b->overflow || b->write_failed) return;
+  while (n) {
+    if (b->outlen == sizeof b->out) out_flush(b);
+    size_t k = sizeof b->out - b->outlen;
+    if (k > n) k = n;
+    memcpy(b->out + b->outlen, p, k);
+    b->outlen += k; p += k; n -= k;
+  }
+}
+
+/* header bookkeeping for one line's bytes */
+static void header_bytes(struct body *b, const char *p, size_t n)
+{
+  if (!b->in_header) return;
+  for (size_t i = 0; i < n && b->hdrpos < sizeof b->hdr; i++) b->hdr[b->hdrpos++] = p[i];
+}
+
+static void header_line_end(struct body *b)
+{
+  if (!b->in_header) return;
+  if (b->hdrpos == 0) b->in_header = false;             /* empty line: body starts */
+  else if ((b->hdrpos >= 9 && strncasecmp(b->hdr, "received:", 9) == 0) ||
+           (b->hdrpos >= 13 && strncasecmp(b->hdr, "delivered-to:", 13) == 0))
+    b->hops++;
+  b->hdrpos = 0;
+}
+
+static void line_bytes(struct body *b, const char *p, size_t n)
+{
+  header_bytes(b, p, n);
+  out_put(b, p, n);
+}
+
+/* runs the state machine over the available input; true at the end of data */
+static bool body_step(struct body *b, struct io_in *in, enum body_end *end)
+{
+  const char *p = io_peek(in);
+  size_t n = io_avail(in), i = 0;
+  while (i < n) {
+    char c = p[i];
+    if (b->state == IN_LINE) {                          /* fast path: a run of ordinary bytes */
+      size_t j = i;
+      while (j < n && p[j] != '\r' && p[j] != '\n') j++;
+      line_bytes(b, p + i, j - i);
+      i = j;
+      if (i == n) break;
+      c = p[i];
+    }
+    i++;
+    switch (b->state) {
+    case LINE_START:
+    case IN_LINE:
+      if (c == '\r') { b->state = SAW_CR; break; }
+      if (c == '\n') { *end = BODY_BARE; io_consume(in, i); return true; }
+      if (b->state == LINE_START && c == '.') { b->state = SAW_DOT; break; }
+      line_bytes(b, &c, 1);
+      b->state = IN_LINE;
+      break;
+    case SAW_CR:
+      if (c != '\n') { *end = BODY_BARE; io_consume(in, i); return true; }
+      out_put(b, "\n", 1);
+      header_line_end(b);
+      b->state = LINE_START;
+      break;
+    case SAW_DOT:
+      if (c == '\r') { b->state = SAW_DOT_CR; break; }
+      if (c == '\n') { *end = BODY_BARE; io_consume(in, i); return true; }
+      line_bytes(b, &c, 1);                             /* the stuffed dot is dropped */
+      b->state = IN_LINE;
+      break;
+    case SAW_DOT_CR:
+      if (c != '\n') { *end = BODY_BARE; io_consume(in, i); return true; }
+      *end = BODY_OK;
+      io_consume(in, i);
+      return true;
+    }
+  }
+  io_consume(in, i);
+  return false;
+}
+
+static enum body_end read_body(struct session *s, struct body *b)
+{
+  enum body_end end = BODY_EOF;
+  for (;;) {
+    if (io_avail(&s->in) && body_step(b, &s->in, &end)) break;
+    ssize_t r = io_fill(&s->in);
+    if (r == 0) return BODY_EOF;
+    if (r < 0) return errno == ETIMEDOUT ? BODY_TIMEOUT : BODY_EOF;
+  }
+  out_flush(b);
+  return end;
+}
+
+/* tell the client, then let it finish sending before the connection closes */
+static void refuse_and_close(struct session *s, enum row_id row)
+{
+  decide(s, row, s->first_rcpt.s, s->first_rcpt.len, NULL);
+  io_flush(&s->out);
+  shutdown(s->out.fd, SHUT_WR);
+  for (int k = 0; k < 64 && io_fill(&s->in) > 0; k++) io_discard(&s->in);
+  s->quit = true;
+}
+
+static void finish(struct session *s, struct queue_job *q, struct body *b)
+{
+  if (b->overflow || b->hops >= HOPS_MAX) {
+    queue_abort(q);
+    decide(s, b->overflow ? ROW_DATA_INVALID_SIZE : ROW_DATA_LOOPING, s->first_rcpt.s, s->first_rcpt.len, NULL);
+    return;
+  }
+  pid_t qp = q->pid;
+  int status = b->write_failed ? (queue_abort(q), -1) : queue_close(q, &s->envelope, &s->mailfrom);
+  if (status == 0) {
+    char text[128], detail[96];
+    snprintf(text, sizeof text, "%s %lld qp %ld", row_get(ROW_DATA_QUEUED)->text, (long long)time(NULL), (long)qp);
+    snprintf(detail, sizeof detail, "qp %ld bytes %llu", (long)qp, b->bytes);
+    decide_log(s, ROW_DATA_QUEUED, s->first_rcpt.s, s->first_rcpt.len, detail);
+    reply_code(s, 250, row_get(ROW_DATA_QUEUED)->estatus, text);
+    return;
+  }
+  bool permanent = false;
+  const char *why = queue_exit_reply(status, &permanent);
+  decide_log(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, why + 10);
+  reply(s, why);
+}
+
+void smtp_data(struct session *s)
+{
+  if (!s->seen_mail) { reply(s, "503 5.5.1 MAIL first"); return; }
+  if (!s->rcpt_accepted) { reply(s, "554 5.5.1 No valid recipients"); return; }
+  if (s->notorious) { refuse_and_close(s, ROW_SNDR_NOTORIOUS); return; }
+  struct queue_job q;
+  if (queue_open(s, &q) < 0) {
+    decide(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, "cannot start queue program");
+    return;
+  }
+  struct body *b = calloc(1, sizeof *b);      /* 64 KiB: not on the stack */
+  if (!b) {
+    queue_abort(&q);
+    decide(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, "out of memory");
+    return;
+  }
+  b->q = &q;
+  b->in_header = true;
+  b->limit = s->conn.databytes;
+  str hdr = STR_INIT(8192);
+  received_header(s, &hdr);
+  reply(s, "354 3.0.0 Start mail input; end with <CRLF>.<CRLF>");
+  io_flush(&s->out);
+  b->outlen = hdr.len < sizeof b->out ? hdr.len : 0;
+  memcpy(b->out, hdr.s, b->outlen);
+  str_free(&hdr);
+  enum body_end end = read_body(s, b);
+  if (end == BODY_OK) finish(s, &q, b);
+  else {
+    queue_abort(&q);
+    if (end == BODY_BARE) refuse_and_close(s, ROW_DATA_BARE_LF);
+    else {
+      if (end == BODY_TIMEOUT) reply(s, "451 4.4.2 Timeout during DATA; closing connection");
+      s->quit = true;
+    }
+  }
+  free(b);
+  session_reset_transaction(s);
+}

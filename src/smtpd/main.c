@@ -1,0 +1,20 @@
+/* main.c -- mxgate-smtpd: one SMTP session on fd 0/1, log on fd 2. */
+#include "smtpd.h"
+#include <signal.h>
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+  static struct smtpd_config cfg;
+  static struct session s;
+  (void)argc;
+  signal(SIGPIPE, SIG_IGN);
+  if (smtpd_config_load(&cfg, argv[0]) < 0) {
+    fputs("421 4.3.5 Server configuration error; try again later\r\n", stdout);
+    fflush(stdout);
+    return 1;
+  }
+  session_init(&s, &cfg, 0, 1, 2);
+  s.checkprogram = argv + 1;
+  return session_run(&s);
+}

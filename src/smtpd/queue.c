@@ -1,0 +1,105 @@
+/* queue.c -- handing a message to $QMAILQUEUE (qmail-queue(8) protocol).
+ *
+ * The queue program gets the message on fd 0 and, after it, the envelope
+ * on fd 1: "F" sender NUL, "T" recipient NUL for each, then a NUL. A
+ * message whose envelope never arrives is abandoned by the queue program
+ * and leaves no trace: that is how a refused or broken DATA is dropped.
+ * queue_exit_reply() maps qmail-queue's exit codes to SMTP replies.
+ */
+#include "smtpd.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int queue_open(struct session *s, struct queue_job *q)
+{
+  int msg[2], env[2];
+  if (pipe2(msg, O_CLOEXEC) < 0) return -1;
+  if (pipe2(env, O_CLOEXEC) < 0) { close(msg[0]); close(msg[1]); return -1; }
+  q->pid = fork();
+  if (q->pid < 0) {
+    close(msg[0]); close(msg[1]); close(env[0]); close(env[1]);
+    return -1;
+  }
+  if (q->pid == 0) {
+    if (dup2(msg[0], 0) < 0 || dup2(env[0], 1) < 0) _exit(81);
+    signal(SIGPIPE, SIG_DFL);
+    char *argv[] = { (char *)s->cfg->queue_program, NULL };
+    execv(argv[0], argv);
+    _exit(81);
+  }
+  close(msg[0]);
+  close(env[0]);
+  q->msgfd = msg[1];
+  q->envfd = env[1];
+  return 0;
+}
+
+static int wait_queue(pid_t pid)
+{
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return -1;
+  if (!WIFEXITED(st)) return -1;
+  return WEXITSTATUS(st);
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w; n -= (size_t)w;
+  }
+  return true;
+}
+
+/* the exit code of the queue program (0: queued), -1 if it crashed */
+int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom)
+{
+  close(q->msgfd);
+  bool ok = write_all(q->envfd, "F", 1) && write_all(q->envfd, mailfrom->s ? mailfrom->s : "", mailfrom->len) &&
+            write_all(q->envfd, "", 1) && write_all(q->envfd, envelope->s, envelope->len) &&
+            write_all(q->envfd, "", 1);
+  close(q->envfd);
+  int r = wait_queue(q->pid);
+  return ok || r != 0 ? r : 81;
+}
+
+void queue_abort(struct queue_job *q)
+{
+  close(q->msgfd);
+  close(q->envfd);
+  wait_queue(q->pid);
+}
+
+/* "CODE X.Y.Z text" for an exit status of qmail-queue(8) */
+const char *queue_exit_reply(int status, bool *permanent)
+{
+  *permanent = false;
+  switch (status) {
+  case 11: *permanent = true; return "554 5.1.3 Envelope address too long for the queue";
+  case 31: *permanent = true; return "554 5.3.0 Mail server permanently refuses the message";
+  case 91: *permanent = true; return "554 5.6.0 Envelope format error";
+  case 51: return "451 4.3.0 Queue out of memory";
+  case 52: return "451 4.3.0 Queue timeout";
+  case 53: return "451 4.3.1 Queue write error or disk full";
+  case 54: return "451 4.3.0 Queue unable to read the message or envelope";
+  case 55: return "451 4.3.5 Queue unable to read a configuration file";
+  case 56: return "451 4.3.0 Queue network problem";
+  case 61: return "451 4.3.0 Queue problem with the home directory";
+  case 62: return "451 4.3.0 Queue problem with the queue directory";
+  case 63: return "451 4.3.0 Queue problem with the trigger";
+  case 65: return "451 4.3.0 Queue unable to fork";
+  case 71: return "451 4.4.0 Mail server temporarily refuses the message";
+  case 72: return "451 4.4.1 Connection to the mail server timed out";
+  case 73: return "451 4.4.1 Connection to the mail server refused";
+  case 74: return "451 4.4.2 Communication with the mail server failed";
+  default: return "451 4.3.0 Queue program failed";
+  }
+}

@@ -1,0 +1,201 @@
+/* session.c -- mxgate-smtpd's configuration, connection setup and
+ * command loop.
+ *
+ * smtpd_config_load() reads control/ once; conn_from_env() takes the
+ * UCSPI variables (or getpeername/getsockname when they are absent, as
+ * under systemd Accept=yes or inetd) and the per-client settings that
+ * tcprules put in the environment; session_run() greets and serves
+ * commands until QUIT, end of input or a timeout.
+ */
+#include "smtpd.h"
+#include "control.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void config_error(const char *what)
+{
+  fprintf(stderr, "mxgate-smtpd: fatal: cannot read %s: %s\n", what,
+          errno ? strerror(errno) : "invalid content");
+}
+
+static int readlist(str *out, const char *name)
+{
+  int r = control_readlist(out, name);
+  if (r < 0) config_error(name);
+  return r;
+}
+
+static void queue_program_default(struct smtpd_config *cfg, const char *argv0)
+{
+  const char *q = getenv("QMAILQUEUE");
+  char self[PATH_MAX];
+  if (q && *q) { snprintf(cfg->queue_program, sizeof cfg->queue_program, "%s", q); return; }
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) self[n] = 0;
+  else snprintf(self, sizeof self, "%s", argv0 ? argv0 : "mxgate-smtpd");
+  char *slash = strrchr(self, '/');
+  if (slash) slash[1] = 0; else self[0] = 0;
+  snprintf(cfg->queue_program, sizeof cfg->queue_program, "%smxgate-queue", self);
+}
+
+/* 0 ok, -1 a control file is unreadable or invalid (message on stderr) */
+int smtpd_config_load(struct smtpd_config *cfg, const char *argv0)
+{
+  memset(cfg, 0, sizeof *cfg);
+  str *all[] = { &cfg->me, &cfg->greeting, &cfg->localiphost, &cfg->rcpthosts, &cfg->badmailfrom,
+                 &cfg->badrcptto, &cfg->badhelo, &cfg->relaymailfrom, &cfg->recipients };
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) all[i]->max = 64 << 20;
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  errno = 0;
+  if (control_readline(&cfg->me, "me", host) < 0) { config_error("control/me"); return -1; }
+  if (control_readline(&cfg->greeting, "smtpgreeting", str_cstr(&cfg->me)) < 0) { config_error("control/smtpgreeting"); return -1; }
+  if (control_readline(&cfg->localiphost, "localiphost", str_cstr(&cfg->me)) < 0) { config_error("control/localiphost"); return -1; }
+  cfg->timeout = 1200;
+  if (control_readulong(&cfg->timeout, "timeoutsmtpd") < 0) { config_error("control/timeoutsmtpd"); return -1; }
+  if (cfg->timeout == 0) cfg->timeout = 1;
+  if (control_readulong(&cfg->databytes, "databytes") < 0) { config_error("control/databytes"); return -1; }
+  if (readlist(&cfg->rcpthosts, "rcpthosts") < 0 || readlist(&cfg->badmailfrom, "badmailfrom") < 0 ||
+      readlist(&cfg->badrcptto, "badrcptto") < 0 || readlist(&cfg->relaymailfrom, "relaymailfrom") < 0 ||
+      readlist(&cfg->recipients, "recipients") < 0)
+    return -1;
+  int r = readlist(&cfg->badhelo, "badhelo");
+  if (r < 0) return -1;
+  cfg->have_badhelo = r > 0;
+  if (cdbx_open(&cfg->morercpthosts, "control/morercpthosts.cdb") < 0) {
+    config_error("control/morercpthosts.cdb");
+    return -1;
+  }
+  queue_program_default(cfg, argv0);
+  return 0;
+}
+
+static void copyenv(char *dst, size_t cap, const char *name, const char *fallback)
+{
+  const char *v = getenv(name);
+  snprintf(dst, cap, "%s", v ? v : fallback ? fallback : "");
+}
+
+static unsigned long envnum(const char *name, unsigned long def)
+{
+  const char *v = getenv(name);
+  if (!v || !*v) return def;
+  char *end;
+  unsigned long n = strtoul(v, &end, 10);
+  return *end ? def : n;
+}
+
+static void copy_trunc(char *dst, size_t cap, const char *src)
+{
+  size_t n = strlen(src);
+  if (n >= cap) n = cap - 1;
+  memcpy(dst, src, n);
+  dst[n] = 0;
+}
+
+static void sockaddr_ip(const struct sockaddr_storage *ss, char *ip, size_t cap, char *port, size_t pcap)
+{
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  if (getnameinfo((const struct sockaddr *)ss, sizeof *ss, host, sizeof host, serv, sizeof serv,
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) return;
+  const char *h = strncmp(host, "::ffff:", 7) == 0 && strchr(host, '.') ? host + 7 : host;
+  copy_trunc(ip, cap, h);
+  if (port) copy_trunc(port, pcap, serv);
+}
+
+void conn_from_env(struct conn *c)
+{
+  memset(c, 0, sizeof *c);
+  const char *ip6 = getenv("TCP6REMOTEIP");
+  if (ip6 && *ip6) {
+    snprintf(c->remoteip, sizeof c->remoteip, "%s", strncmp(ip6, "::ffff:", 7) == 0 ? ip6 + 7 : ip6);
+  } else copyenv(c->remoteip, sizeof c->remoteip, "TCPREMOTEIP", "");
+  copyenv(c->localip, sizeof c->localip, getenv("TCP6LOCALIP") ? "TCP6LOCALIP" : "TCPLOCALIP", "");
+  copyenv(c->localport, sizeof c->localport, getenv("TCP6LOCALPORT") ? "TCP6LOCALPORT" : "TCPLOCALPORT", "");
+  if (!c->remoteip[0]) {                          /* no UCSPI: ask the socket */
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getpeername(0, (struct sockaddr *)&ss, &len) == 0)
+      sockaddr_ip(&ss, c->remoteip, sizeof c->remoteip, NULL, 0);
+    len = sizeof ss;
+    if (!c->localip[0] && getsockname(0, (struct sockaddr *)&ss, &len) == 0)
+      sockaddr_ip(&ss, c->localip, sizeof c->localip, c->localport, sizeof c->localport);
+  }
+  if (!c->remoteip[0]) snprintf(c->remoteip, sizeof c->remoteip, "unknown");
+  copyenv(c->remotehost, sizeof c->remotehost, getenv("TCP6REMOTEHOST") ? "TCP6REMOTEHOST" : "TCPREMOTEHOST", "");
+  c->have_remotehost = c->remotehost[0] != 0;
+  copyenv(c->remoteinfo, sizeof c->remoteinfo, "TCPREMOTEINFO", "");
+  c->relayclient = getenv("RELAYCLIENT");
+  c->helocheck = getenv("HELOCHECK");
+  c->maxrcpt = envnum("MAXRECIPIENTS", 0);
+  c->tarpitcount = envnum("TARPITCOUNT", 0);
+  c->tarpitdelay = envnum("TARPITDELAY", 0);
+  c->databytes = envnum("DATABYTES", ULONG_MAX);
+  c->recipients450 = getenv("RECIPIENTS450") != NULL;
+}
+
+void session_reset_transaction(struct session *s)
+{
+  s->seen_mail = s->smtputf8 = s->size_too_big = s->notorious = false;
+  s->mailfrom.len = 0;
+  s->envelope.len = 0;
+  s->first_rcpt.len = 0;
+  s->bmf_form = 0;
+  s->rcpt_count = s->rcpt_accepted = 0;
+}
+
+void session_init(struct session *s, const struct smtpd_config *cfg, int in, int out, int logfd)
+{
+  memset(s, 0, sizeof *s);
+  s->cfg = cfg;
+  conn_from_env(&s->conn);
+  if (s->conn.databytes == ULONG_MAX) s->conn.databytes = cfg->databytes;
+  io_out_init(&s->out, out, (int)cfg->timeout);
+  io_in_init(&s->in, in, (int)cfg->timeout, &s->out);
+  s->logfd = logfd;
+  s->pid = getpid();
+  s->helo = (str)STR_INIT(SMTP_LINE_MAX);
+  s->mailfrom = (str)STR_INIT(ADDR_MAX + 1);
+  s->first_rcpt = (str)STR_INIT(ADDR_MAX + 1);
+  s->envelope = (str)STR_INIT(64 << 20);
+}
+
+const char *session_protocol(const struct session *s, char *buf, size_t cap)
+{
+  snprintf(buf, cap, "%s%s%s%s", s->esmtp ? "ESMTP" : "SMTP", s->tls ? "S" : "",
+           s->authenticated ? "A" : "", s->seen_mail && s->smtputf8 ? "UTF8" : "");
+  return buf;
+}
+
+int session_run(struct session *s)
+{
+  str line = STR_INIT(SMTP_LINE_MAX + 2);
+  char greet[600];
+  snprintf(greet, sizeof greet, "220 %s ESMTP", str_cstr((str *)&s->cfg->greeting));
+  reply(s, greet);
+  while (!s->quit) {
+    bool toolong;
+    int r = io_getline(&s->in, &line, SMTP_LINE_MAX - 2, &toolong);
+    if (r <= 0) {
+      if (r < 0 && errno == ETIMEDOUT) {
+        reply(s, "451 4.4.2 Timeout; closing connection");
+        io_flush(&s->out);
+      }
+      break;
+    }
+    if (toolong) { reply(s, "500 5.5.2 Line too long"); continue; }
+    cmd_dispatch(s, &line);
+    if (s->out.failed) break;
+  }
+  io_flush(&s->out);
+  str_free(&line);
+  return 0;
+}

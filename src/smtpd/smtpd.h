@@ -1,0 +1,123 @@
+/* smtpd.h -- the session engine of mxgate-smtpd: shared types.
+ *
+ * struct smtpd_config holds what is read from control/ once per process
+ * (a tcpserver child, or a listener worker serving many sessions);
+ * struct session holds everything of one connection, including the
+ * per-client settings taken from the environment (tcprules). Nothing of a
+ * session lives in globals, so session_reset() makes the next one clean.
+ */
+#ifndef MXGATE_SMTPD_H
+#define MXGATE_SMTPD_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "str.h"
+#include "io.h"
+#include "log.h"
+#include "cdbx.h"
+
+#define ROW_NONE ROW_COUNT      /* a check that passes */
+#define SMTP_LINE_MAX 512       /* RFC 5321 4.5.3.1.4: command line incl. CRLF */
+#define ADDR_MAX 900            /* longest envelope address taken */
+#define HOPS_MAX 100            /* Received + Delivered-To headers */
+
+struct smtpd_config {
+  str me, greeting, localiphost;
+  unsigned long databytes;      /* 0: no limit */
+  unsigned long timeout;        /* seconds, every read and write */
+  str rcpthosts, badmailfrom, badrcptto, badhelo, relaymailfrom, recipients;
+  bool have_badhelo;
+  struct cdbx morercpthosts;
+  char queue_program[4096];
+};
+
+/* per-connection settings from the UCSPI environment and tcprules */
+struct conn {
+  char remoteip[64], localip[64], localport[8];
+  char remotehost[256];
+  char remoteinfo[256];
+  bool have_remotehost;
+  const char *relayclient;      /* RELAYCLIENT value, NULL if unset */
+  const char *helocheck;        /* HELOCHECK, NULL if unset */
+  unsigned long maxrcpt, tarpitcount, tarpitdelay, databytes;
+  bool recipients450;
+};
+
+/* one recipient being checked */
+struct rcpt {
+  str addr;                     /* the address as it will be queued */
+  const char *detail;           /* detail of the deciding row, or NULL */
+  enum row_id accept;           /* the Accept::RCPT/SPF row of the recipients check */
+  bool no_at;                   /* given without a domain: qmail lets it through rcpthosts */
+  bool relay_mailfrom;          /* relaying granted by control/relaymailfrom */
+};
+
+struct session {
+  const struct smtpd_config *cfg;
+  struct conn conn;
+  struct io_in in;
+  struct io_out out;
+  int logfd;
+  pid_t pid;
+  char **checkprogram;          /* argv after the program name (SMTP AUTH) */
+  /* connection state */
+  str helo;
+  bool seen_helo, esmtp, tls, authenticated, quit;
+  unsigned errors;              /* unrecognised commands so far */
+  /* transaction state (reset by RSET, HELO, EHLO, end of DATA) */
+  bool seen_mail, smtputf8, size_too_big;
+  str mailfrom;
+  char bmf_form;                /* badmailfrom verdict: 0, '?' bypass, or the form */
+  str envelope;                 /* "Taddr\0" per accepted recipient */
+  str first_rcpt;
+  unsigned long rcpt_count, rcpt_accepted, rcpt_failed;
+  bool notorious;
+};
+
+/* session.c */
+int smtpd_config_load(struct smtpd_config *cfg, const char *argv0);
+void conn_from_env(struct conn *c);
+void session_init(struct session *s, const struct smtpd_config *cfg, int in, int out, int logfd);
+void session_reset_transaction(struct session *s);
+int session_run(struct session *s);
+const char *session_protocol(const struct session *s, char *buf, size_t cap);
+
+/* reply.c: the one place that replies and logs decisions */
+void reply(struct session *s, const char *line);
+void reply_code(struct session *s, int code, const char *estatus, const char *text);
+void decide(struct session *s, enum row_id row, const char *rcpt, size_t rcptlen, const char *detail);
+void decide_log(struct session *s, enum row_id row, const char *rcpt, size_t rcptlen, const char *detail);
+void reply_row(struct session *s, enum row_id row, bool temporary_variant);
+const char *row_text(enum row_id row);
+
+/* commands.c */
+void cmd_dispatch(struct session *s, str *line);
+
+/* addr.c */
+int addr_parse(const char *arg, size_t len, str *addr, const char **params);
+bool addr_domain(const char *addr, size_t len, const char **dom, size_t *domlen);
+
+/* helo.c */
+enum row_id helo_check(struct session *s, struct rcpt *r);
+
+/* mailfrom.c */
+void smtp_mail(struct session *s, const char *arg, size_t len);
+char badmailfrom_check(const struct session *s);
+
+/* rcpt.c, relay.c, recipients.c */
+void smtp_rcpt(struct session *s, const char *arg, size_t len);
+bool rcpthosts_match(const struct smtpd_config *cfg, const char *addr, size_t len);
+bool relaymailfrom_match(const struct smtpd_config *cfg, const char *addr, size_t len);
+bool addrlist_match(const str *list, const char *addr, size_t len, char *form);
+int recipients_check(struct session *s, struct rcpt *r);
+
+/* data.c, queue.c, received.c */
+void smtp_data(struct session *s);
+struct queue_job { pid_t pid; int msgfd, envfd; };
+int queue_open(struct session *s, struct queue_job *q);
+int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom);
+void queue_abort(struct queue_job *q);
+const char *queue_exit_reply(int status, bool *permanent);
+bool received_header(struct session *s, str *out);
+
+#endif
