@@ -1,0 +1,79 @@
+#!/bin/sh
+# make run / make stop: a demo mxgate on 127.0.0.1 high ports, under real
+# tcpserver with multilog, in ./var (home, Maildirs, logs). Safe to re-run:
+# the home is kept, the servers are restarted.
+set -e
+top=$(cd "$(dirname "$0")/.." && pwd)
+var="$top/var"
+bin="$top/bin"
+home="$var/home"
+pidfile="$var/run/pids"
+
+stop() {
+  if [ -f "$pidfile" ]; then
+    while read -r pgid; do kill -TERM -- "-$pgid" 2>/dev/null || true; done < "$pidfile"
+    rm -f "$pidfile"
+    echo "mxgate demo stopped"
+  fi
+}
+
+make_home() {
+  mkdir -p "$home/control" "$var/log" "$var/run"
+  [ -f "$home/control/me" ] && return 0
+  echo mx.example.test > "$home/control/me"
+  echo example.test > "$home/control/rcpthosts"
+  echo example.test > "$home/control/locals"
+  : > "$home/control/maildirs"
+  for u in alice bob; do
+    md="$var/maildirs/$u/Maildir"
+    mkdir -p "$md/tmp" "$md/new" "$md/cur"
+    echo "$u@example.test:$md" >> "$home/control/maildirs"
+  done
+  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=mx.example.test" \
+    -addext "subjectAltName=DNS:mx.example.test,DNS:localhost,IP:127.0.0.1" \
+    -keyout "$home/control/servercert.pem" -out "$var/run/cert.pem" 2>/dev/null
+  cat "$var/run/cert.pem" >> "$home/control/servercert.pem"
+  chmod 600 "$home/control/servercert.pem"
+  printf '127.0.0.1:allow\n:deny\n' > "$var/run/rules.txt"
+  tcprules "$var/run/rules.cdb" "$var/run/rules.tmp" < "$var/run/rules.txt"
+}
+
+# serve NAME PORT [VAR=value...] -- PROGRAM [ARGS...]: tcpserver piped into
+# multilog, both in a process group of their own (stop kills the group)
+serve() {
+  name=$1; port=$2; shift 2
+  mkdir -p "$var/log/$name"
+  setsid sh -c '
+    name=$1 port=$2 rules=$3 log=$4; shift 4
+    envs=""
+    while [ "$1" != "--" ]; do envs="$envs $1"; shift; done; shift
+    env $envs tcpserver -v -R -H -l0 -x "$rules" 127.0.0.1 "$port" "$@" 2>&1 </dev/null | multilog t "$log"
+  ' sh "$name" "$port" "$var/run/rules.cdb" "$var/log/$name" MXGATE_HOME="$home" "$@" >/dev/null 2>&1 &
+  echo $! >> "$pidfile"
+}
+
+start() {
+  stop >/dev/null 2>&1 || true
+  make_home
+  serve smtpd 2525 -- "$bin/mxgate-smtpd"
+  cat <<MSG
+mxgate demo is running (home: $home)
+
+  SMTP (MX)      127.0.0.1:2525   for example.test (users alice, bob)
+
+Send a message:
+  swaks --server 127.0.0.1:2525 --from you@example.org --to alice@example.test
+  printf 'Subject: hi\r\n\r\nhello\r\n' | curl -s smtp://127.0.0.1:2525 --mail-from you@example.org --mail-rcpt bob@example.test -T -
+
+Delivered mail:   ls $var/maildirs/alice/Maildir/new
+Session log:      tai64nlocal < $var/log/smtpd/current
+Sessions report:  $bin/mxgate-sessions $var/log/smtpd
+Stop:             make stop
+MSG
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
