@@ -42,6 +42,9 @@ static void smtp_ehlo(struct session *s, const char *arg, size_t len)
   reply(s, "250-8BITMIME");
   reply(s, "250-ENHANCEDSTATUSCODES");
   reply(s, "250-SMTPUTF8");
+  if (tls_offered(s)) reply(s, "250-STARTTLS");
+  auth_advertise(s, buf, sizeof buf);
+  if (buf[0]) { char line[640]; snprintf(line, sizeof line, "250-%s", buf); reply(s, line); }
   snprintf(buf, sizeof buf, "250 SIZE %lu", s->conn.databytes);
   reply(s, buf);
 }
@@ -107,7 +110,7 @@ static const struct command {
   { "MAIL", smtp_mail_cmd }, { "RCPT", smtp_rcpt_cmd }, { "DATA", smtp_data_cmd },
   { "EHLO", smtp_ehlo },     { "HELO", smtp_helo },     { "RSET", smtp_rset },
   { "NOOP", smtp_noop },     { "QUIT", smtp_quit },     { "VRFY", smtp_vrfy },
-  { "HELP", smtp_help },
+  { "HELP", smtp_help },     { "AUTH", smtp_auth },     { "STARTTLS", smtp_starttls },
 };
 
 void cmd_dispatch(struct session *s, str *line)
@@ -119,7 +122,7 @@ void cmd_dispatch(struct session *s, str *line)
   const char *arg = v < len ? p + v + 1 : p + len;
   size_t alen = v < len ? len - v - 1 : 0;
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
-    if (v == 4 && strncasecmp(p, commands[i].verb, 4) == 0) {
+    if (v == strlen(commands[i].verb) && strncasecmp(p, commands[i].verb, v) == 0) {
       commands[i].fn(s, arg, alen);
       return;
     }

@@ -113,6 +113,9 @@ void smtp_mail(struct session *s, const char *arg, size_t len)
 {
   const char *params;
   if (s->seen_mail) { reply(s, "503 5.5.1 Nested MAIL command"); return; }
+  if (tls_required(s) && !s->tls) { decide(s, ROW_TLS_MISSING, NULL, 0, NULL); return; }
+  enum row_id row = auth_mail_check(s);
+  if (row != ROW_NONE) { decide(s, row, NULL, 0, NULL); return; }
   int r = addr_parse(arg, len, &s->mailfrom, &params);
   if (r <= 0) {
     s->mailfrom.len = 0;

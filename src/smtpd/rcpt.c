@@ -88,13 +88,14 @@ static enum row_id run_checks(struct session *s, struct rcpt *r, const rcpt_chec
 
 static bool is_relay_client(const struct session *s)
 {
-  return s->conn.relayclient || s->authenticated;
+  return s->conn.relayclient || s->authenticated || s->cert_relay;
 }
 
 /* the one Accept line of an accepted recipient, in s/qmail's precedence */
 static enum row_id accept_row(const struct session *s, const struct rcpt *r)
 {
-  if (s->conn.relayclient) return ROW_SNDR_RELAY_CLIENT;
+  if (s->authenticated) return s->auth_row;
+  if (s->conn.relayclient || s->cert_relay) return ROW_SNDR_RELAY_CLIENT;
   if (r->relay_mailfrom) return ROW_ORIG_RELAY_MAILFROM;
   return r->accept;
 }

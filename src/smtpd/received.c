@@ -40,6 +40,19 @@ bool received_header(struct session *s, str *out)
   str_catb(out, s->cfg->me.s, s->cfg->me.len);
   str_cats(out, " (mxgate) with ");
   str_cats(out, with_protocol(s, proto, sizeof proto));
+  if (s->tls_conn) {
+    const struct tls_info *ti = tls_info(s->tls_conn);
+    str_cats(out, " (version=");
+    str_cats(out, ti->version);
+    str_cats(out, " cipher=");
+    str_cats(out, ti->cipher);
+    str_cats(out, ")");
+  }
+  if (s->authenticated) {
+    str_cats(out, " (authenticated as ");
+    cat_clean(out, s->auth_user.s, s->auth_user.len);
+    str_cats(out, ")");
+  }
   str_cats(out, " id ");
   str_catu(out, (unsigned long long)s->pid);
   if (s->rcpt_accepted == 1) {

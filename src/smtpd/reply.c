@@ -61,7 +61,8 @@ void decide_log(struct session *s, enum row_id row, const char *rcpt, size_t rcp
   if (s->seen_helo) f.helo = (struct log_field){ s->helo.s ? s->helo.s : "", s->helo.len };
   if (s->seen_mail) f.from = (struct log_field){ s->mailfrom.s ? s->mailfrom.s : "", s->mailfrom.len };
   if (rcpt) f.rcpt = (struct log_field){ rcpt, rcptlen };
-  if (strcmp(r->type, "AUTH") == 0 && s->conn.remoteinfo[0]) f.user = log_cstr(s->conn.remoteinfo);
+  if (strcmp(r->type, "AUTH") == 0 && s->auth_user.len)
+    f.user = (struct log_field){ s->auth_user.s, s->auth_user.len };
   if (detail) f.detail = log_cstr(detail);
   log_write(s->logfd, row, &f);
 }

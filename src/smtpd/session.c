@@ -166,6 +166,10 @@ void session_init(struct session *s, const struct smtpd_config *cfg, int in, int
   s->mailfrom = (str)STR_INIT(ADDR_MAX + 1);
   s->first_rcpt = (str)STR_INIT(ADDR_MAX + 1);
   s->envelope = (str)STR_INIT(64 << 20);
+  s->auth_user = (str)STR_INIT(1024);
+  s->auth_row = ROW_NONE;
+  auth_policy_from_env(&s->auth);
+  s->tls_mode = tls_mode_from_env();
 }
 
 const char *session_protocol(const struct session *s, char *buf, size_t cap)
@@ -179,6 +183,7 @@ int session_run(struct session *s)
 {
   str line = STR_INIT(SMTP_LINE_MAX + 2);
   char greet[600];
+  if (!tls_implicit(s)) return 0;
   snprintf(greet, sizeof greet, "220 %s ESMTP", str_cstr((str *)&s->cfg->greeting));
   reply(s, greet);
   while (!s->quit) {
@@ -197,5 +202,7 @@ int session_run(struct session *s)
   }
   io_flush(&s->out);
   str_free(&line);
+  tls_end(s->tls_conn);
+  s->tls_conn = NULL;
   return 0;
 }

@@ -15,6 +15,7 @@
 #include "io.h"
 #include "log.h"
 #include "cdbx.h"
+#include "tls.h"
 
 #define ROW_NONE ROW_COUNT      /* a check that passes */
 #define SMTP_LINE_MAX 512       /* RFC 5321 4.5.3.1.4: command line incl. CRLF */
@@ -43,6 +44,11 @@ struct conn {
   bool recipients450;
 };
 
+/* SMTPAUTH: which mechanisms, and whether MAIL needs them */
+struct auth_policy {
+  bool enabled, required, login_plain, cram, cleartext;
+};
+
 /* one recipient being checked */
 struct rcpt {
   str addr;                     /* the address as it will be queued */
@@ -63,6 +69,14 @@ struct session {
   /* connection state */
   str helo;
   bool seen_helo, esmtp, tls, authenticated, quit;
+  enum tls_mode tls_mode;
+  struct tls *tls_conn;
+  struct auth_policy auth;
+  str auth_user;                /* the user of the last AUTH attempt */
+  enum row_id auth_row;         /* Accept::AUTH::<mechanism> once authenticated */
+  bool auth_failed;
+  bool cert_relay;              /* a valid client certificate (UCSPITLS ? or @) */
+  unsigned auth_failures;
   unsigned errors;              /* unrecognised commands so far */
   /* transaction state (reset by RSET, HELO, EHLO, end of DATA) */
   bool seen_mail, smtputf8, size_too_big;
@@ -89,6 +103,16 @@ void decide(struct session *s, enum row_id row, const char *rcpt, size_t rcptlen
 void decide_log(struct session *s, enum row_id row, const char *rcpt, size_t rcptlen, const char *detail);
 void reply_row(struct session *s, enum row_id row, bool temporary_variant);
 const char *row_text(enum row_id row);
+
+/* auth.c, tls_cmd.c */
+void auth_policy_from_env(struct auth_policy *p);
+void auth_advertise(const struct session *s, char *buf, size_t cap);
+void smtp_auth(struct session *s, const char *arg, size_t len);
+enum row_id auth_mail_check(const struct session *s);
+bool tls_required(const struct session *s);
+bool tls_offered(const struct session *s);
+void smtp_starttls(struct session *s, const char *arg, size_t len);
+bool tls_implicit(struct session *s);
 
 /* commands.c */
 void cmd_dispatch(struct session *s, str *line);

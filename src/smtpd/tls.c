@@ -1,0 +1,196 @@
+/* tls.c -- TLS connections for mxgate-smtpd over OpenSSL 3 (tls.h).
+ *
+ * TLS 1.2 and later, OpenSSL's default cipher choices, no compression,
+ * no renegotiation. The sockets are switched to non-blocking so that every
+ * handshake, read and write waits in poll() with the session's timeout.
+ */
+#include "tls.h"
+#include "io.h"
+#include "control.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+struct tls {
+  SSL_CTX *ctx;
+  SSL *ssl;
+  int timeout;
+  struct tls_info info;
+};
+
+static const char *cert_path(char *buf, size_t cap, const char *env, const char *name)
+{
+  const char *e = getenv(env);
+  if (e && *e) return e;
+  control_path(buf, cap, name);
+  return buf;
+}
+
+bool tls_available(void)
+{
+  char buf[4096];
+  return access(cert_path(buf, sizeof buf, "TLSCERT", "control/servercert.pem"), R_OK) == 0;
+}
+
+enum tls_mode tls_mode_from_env(void)
+{
+  const char *v = getenv("UCSPITLS");
+  if (!v) return tls_available() ? TLS_OFFER : TLS_OFF;
+  if (strcmp(v, "-") == 0) return TLS_OFF;
+  if (strcmp(v, "!") == 0) return TLS_REQUIRE;
+  if (strcmp(v, "?") == 0) return TLS_CLIENTCERT;
+  if (strcmp(v, "@") == 0) return TLS_CLIENTEMAIL;
+  return TLS_OFFER;
+}
+
+static SSL_CTX *make_ctx(enum tls_mode mode, const char **why)
+{
+  char cbuf[4096], kbuf[4096], cabuf[4096];
+  const char *cert = cert_path(cbuf, sizeof cbuf, "TLSCERT", "control/servercert.pem");
+  const char *key = getenv("TLSKEY") && *getenv("TLSKEY") ? getenv("TLSKEY") : cert;
+  (void)kbuf;
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) { *why = "cannot create TLS context"; return NULL; }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    *why = "cannot load the server certificate";
+    SSL_CTX_free(ctx);
+    return NULL;
+  }
+  if (mode == TLS_CLIENTCERT || mode == TLS_CLIENTEMAIL) {
+    const char *ca = cert_path(cabuf, sizeof cabuf, "TLSCLIENTCA", "control/clientca.pem");
+    if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+      *why = "cannot load the client CA file";
+      SSL_CTX_free(ctx);
+      return NULL;
+    }
+    SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(ca));
+    /* ask for a certificate; whether it is valid is judged after the handshake */
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_verify_depth(ctx, 5);
+  }
+  return ctx;
+}
+
+/* wait for what OpenSSL wants; false on timeout or a hard error */
+static bool ssl_wait(struct tls *t, int ret)
+{
+  int err = SSL_get_error(t->ssl, ret);
+  struct pollfd p;
+  if (err == SSL_ERROR_WANT_READ) p = (struct pollfd){ .fd = SSL_get_rfd(t->ssl), .events = POLLIN };
+  else if (err == SSL_ERROR_WANT_WRITE) p = (struct pollfd){ .fd = SSL_get_wfd(t->ssl), .events = POLLOUT };
+  else return false;
+  for (;;) {
+    int r = poll(&p, 1, t->timeout > 0 ? t->timeout * 1000 : -1);
+    if (r > 0) return true;
+    if (r == 0) { errno = ETIMEDOUT; return false; }
+    if (errno != EINTR) return false;
+  }
+}
+
+static ssize_t tls_read(void *ctx, int fd, void *buf, size_t len, int timeout)
+{
+  struct tls *t = ctx;
+  (void)fd; (void)timeout;
+  for (;;) {
+    int r = SSL_read(t->ssl, buf, len > 65536 ? 65536 : (int)len);
+    if (r > 0) return r;
+    int err = SSL_get_error(t->ssl, r);
+    if (err == SSL_ERROR_ZERO_RETURN) return 0;
+    if (!ssl_wait(t, r)) return errno == ETIMEDOUT ? -1 : 0;
+  }
+}
+
+static ssize_t tls_write(void *ctx, int fd, void *buf, size_t len, int timeout)
+{
+  struct tls *t = ctx;
+  (void)fd; (void)timeout;
+  for (;;) {
+    int r = SSL_write(t->ssl, buf, len > 65536 ? 65536 : (int)len);
+    if (r > 0) return r;
+    if (!ssl_wait(t, r)) return -1;
+  }
+}
+
+static void peer_details(struct tls *t)
+{
+  X509 *peer = SSL_get1_peer_certificate(t->ssl);
+  if (!peer) return;
+  t->info.peer_verified = SSL_get_verify_result(t->ssl) == X509_V_OK;
+  X509_NAME *subj = X509_get_subject_name(peer);
+  X509_NAME_get_text_by_NID(subj, NID_commonName, t->info.peer_cn, sizeof t->info.peer_cn);
+  if (X509_NAME_get_text_by_NID(subj, NID_pkcs9_emailAddress, t->info.peer_email, sizeof t->info.peer_email) < 0) {
+    STACK_OF(GENERAL_NAME) *alt = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; alt && i < sk_GENERAL_NAME_num(alt); i++) {
+      const GENERAL_NAME *g = sk_GENERAL_NAME_value(alt, i);
+      if (g->type != GEN_EMAIL) continue;
+      const unsigned char *d = ASN1_STRING_get0_data(g->d.rfc822Name);
+      int n = ASN1_STRING_length(g->d.rfc822Name);
+      if (n > 0 && (size_t)n < sizeof t->info.peer_email && !memchr(d, 0, (size_t)n)) {
+        memcpy(t->info.peer_email, d, (size_t)n);
+        t->info.peer_email[n] = 0;
+        break;
+      }
+    }
+    GENERAL_NAMES_free(alt);
+  }
+  X509_free(peer);
+}
+
+struct tls *tls_start(int infd, int outfd, int timeout, enum tls_mode mode, const char **why)
+{
+  struct tls *t = calloc(1, sizeof *t);
+  if (!t) { *why = "out of memory"; return NULL; }
+  t->timeout = timeout;
+  t->ctx = make_ctx(mode, why);
+  if (!t->ctx) { free(t); return NULL; }
+  t->ssl = SSL_new(t->ctx);
+  fcntl(infd, F_SETFL, fcntl(infd, F_GETFL) | O_NONBLOCK);
+  fcntl(outfd, F_SETFL, fcntl(outfd, F_GETFL) | O_NONBLOCK);
+  if (!t->ssl || !SSL_set_rfd(t->ssl, infd) || !SSL_set_wfd(t->ssl, outfd)) {
+    *why = "cannot set up the TLS connection";
+    tls_end(t);
+    return NULL;
+  }
+  for (;;) {
+    int r = SSL_accept(t->ssl);
+    if (r == 1) break;
+    if (!ssl_wait(t, r)) {
+      *why = errno == ETIMEDOUT ? "handshake timed out" : "handshake failed";
+      tls_end(t);
+      return NULL;
+    }
+  }
+  snprintf(t->info.version, sizeof t->info.version, "%s", SSL_get_version(t->ssl));
+  snprintf(t->info.cipher, sizeof t->info.cipher, "%s", SSL_get_cipher_name(t->ssl));
+  peer_details(t);
+  return t;
+}
+
+void tls_attach(struct tls *t, struct io_in *in, struct io_out *out)
+{
+  in->read = tls_read;
+  in->ctx = t;
+  out->write = tls_write;
+  out->ctx = t;
+}
+
+const struct tls_info *tls_info(const struct tls *t) { return &t->info; }
+
+void tls_end(struct tls *t)
+{
+  if (!t) return;
+  if (t->ssl) { SSL_shutdown(t->ssl); SSL_free(t->ssl); }
+  if (t->ctx) SSL_CTX_free(t->ctx);
+  free(t);
+}

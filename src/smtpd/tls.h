@@ -1,0 +1,40 @@
+/* tls.h -- TLS for mxgate-smtpd (OpenSSL 3): STARTTLS and implicit TLS.
+ * The context is created only when a client asks for TLS, from
+ * control/servercert.pem (certificate + key; TLSCERT/TLSKEY override) and,
+ * for client certificates, control/clientca.pem (TLSCLIENTCA overrides). */
+#ifndef MXGATE_SMTPD_TLS_H
+#define MXGATE_SMTPD_TLS_H
+#include <stdbool.h>
+#include <stddef.h>
+
+struct io_in;
+struct io_out;
+
+/* UCSPITLS: how this client is treated */
+enum tls_mode {
+  TLS_OFF,          /* "-": no STARTTLS */
+  TLS_OFFER,        /* "" (or unset with a certificate present) */
+  TLS_REQUIRE,      /* "!": MAIL and AUTH need TLS first */
+  TLS_CLIENTCERT,   /* "?": TLS with a valid client certificate; it grants relaying */
+  TLS_CLIENTEMAIL,  /* "@": as "?", and the certificate's e-mail is the sender for LOCALMFCHECK=? */
+};
+
+struct tls;       /* opaque: one TLS connection */
+
+struct tls_info {
+  char version[32], cipher[96];
+  bool peer_verified;
+  char peer_cn[256], peer_email[256];
+};
+
+enum tls_mode tls_mode_from_env(void);
+/* start TLS on fds in/out; NULL with *why set when it cannot be established */
+struct tls *tls_start(int infd, int outfd, int timeout, enum tls_mode mode, const char **why);
+/* switch the buffered streams over to the TLS connection */
+void tls_attach(struct tls *t, struct io_in *in, struct io_out *out);
+const struct tls_info *tls_info(const struct tls *t);
+void tls_end(struct tls *t);
+/* whether a server certificate is configured (decides "unset" UCSPITLS) */
+bool tls_available(void);
+
+#endif

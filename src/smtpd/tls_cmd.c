@@ -1,0 +1,81 @@
+/* tls_cmd.c -- STARTTLS (RFC 3207) and implicit TLS (SMTPS) in the session.
+ *
+ * After "220 Ready to start TLS" everything the client pipelined behind
+ * STARTTLS is thrown away (CVE-2011-0411 class: it was sent in the clear
+ * and must not be taken as protected commands), and the session forgets
+ * HELO, the transaction and any authentication. Implicit TLS runs the
+ * handshake before the greeting when TCPLOCALPORT is 465 or SMTPS is set.
+ * A client that needs a valid certificate (UCSPITLS "?" or "@") and has
+ * none is refused with Reject::TLS::required.
+ */
+#include "smtpd.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool tls_required(const struct session *s)
+{
+  return s->tls_mode == TLS_REQUIRE || s->tls_mode == TLS_CLIENTCERT || s->tls_mode == TLS_CLIENTEMAIL;
+}
+
+bool tls_offered(const struct session *s)
+{
+  return s->tls_mode != TLS_OFF && !s->tls;
+}
+
+/* handshake on the session's fds; false (logged, session ends) when it fails */
+static bool handshake(struct session *s)
+{
+  const char *why = NULL;
+  s->tls_conn = tls_start(s->in.fd, s->out.fd, (int)s->cfg->timeout, s->tls_mode, &why);
+  if (!s->tls_conn) {
+    decide_log(s, ROW_TLS_REQUIRED, NULL, 0, why);
+    s->quit = true;
+    return false;
+  }
+  tls_attach(s->tls_conn, &s->in, &s->out);
+  s->tls = true;
+  const struct tls_info *ti = tls_info(s->tls_conn);
+  if (s->tls_mode == TLS_CLIENTCERT || s->tls_mode == TLS_CLIENTEMAIL) {
+    if (!ti->peer_verified) {
+      decide(s, ROW_TLS_REQUIRED, NULL, 0, ti->peer_cn[0] ? "client certificate not valid" : "no client certificate");
+      s->quit = true;
+      return false;
+    }
+    /* a valid client certificate authenticates the client: it may relay */
+    s->cert_relay = true;
+    if (s->tls_mode == TLS_CLIENTEMAIL) {
+      snprintf(s->conn.remoteinfo, sizeof s->conn.remoteinfo, "%s", ti->peer_cn);
+      setenv("TCPREMOTEINFO", s->conn.remoteinfo, 1);
+    }
+  }
+  return true;
+}
+
+void smtp_starttls(struct session *s, const char *arg, size_t len)
+{
+  (void)arg;
+  if (s->tls) { reply(s, "503 5.5.1 TLS already active"); return; }
+  if (s->tls_mode == TLS_OFF) { reply(s, "502 5.5.1 STARTTLS not available"); return; }
+  if (len) { reply(s, "501 5.5.4 Syntax: STARTTLS"); return; }
+  if (!tls_available()) { decide(s, ROW_TLS_REQUIRED, NULL, 0, "no server certificate"); return; }
+  reply(s, "220 2.0.0 Ready to start TLS");
+  io_flush(&s->out);
+  io_discard(&s->in);                 /* pipelined cleartext is never a command */
+  if (!handshake(s)) return;
+  s->seen_helo = false;               /* RFC 3207 4.2: the client starts over */
+  s->helo.len = 0;
+  s->esmtp = false;
+  s->authenticated = false;
+  s->auth_user.len = 0;
+  session_reset_transaction(s);
+}
+
+bool tls_implicit(struct session *s)
+{
+  const char *smtps = getenv("SMTPS");
+  bool on = (smtps && *smtps && strcmp(smtps, "0") != 0) || strcmp(s->conn.localport, "465") == 0;
+  if (!on) return true;
+  if (s->tls_mode == TLS_OFF) s->tls_mode = TLS_OFFER;
+  return handshake(s);
+}
