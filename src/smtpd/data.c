@@ -9,6 +9,8 @@
  * a body past databytes is read to its end and refused (Invalid_Size).
  */
 #include "smtpd.h"
+#include "content.h"
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +26,8 @@ enum body_end { BODY_OK, BODY_BARE, BODY_EOF, BODY_TIMEOUT };
 struct body {
   enum body_state state;
   struct queue_job *q;
+  struct content *content;              /* NULL: no content checks */
+  int spoolfd;                          /* >= 0: the message goes here first, not to the queue */
   bool write_failed, overflow, in_header;
   unsigned long long bytes, limit;      /* limit 0: none */
   unsigned hops;
@@ -33,11 +37,23 @@ struct body {
   char out[65536];
 };
 
+static bool write_all(int fd, const char *p, size_t n)
+{
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w; n -= (size_t)w;
+  }
+  return true;
+}
+
 static void out_flush(struct body *b)
 {
   size_t off = 0;
+  int fd = b->spoolfd >= 0 ? b->spoolfd : b->q->msgfd;
   while (!b->write_failed && off < b->outlen) {
-    ssize_t w = write(b->q->msgfd, b->out + off, b->outlen - off);
+    ssize_t w = write(fd, b->out + off, b->outlen - off);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) b->write_failed = true;
     else off += (size_t)w;
@@ -50,6 +66,7 @@ static void out_put(struct body *b, const char *p, size_t n)
   b->bytes += n;
   if (b->limit && b->bytes > b->limit) b->overflow = true;
   if (b->overflow || b->write_failed) return;
+  if (b->content) content_feed(b->content, p, n);
   while (n) {
     if (b->outlen == sizeof b->out) out_flush(b);
     size_t k = sizeof b->out - b->outlen;
@@ -153,12 +170,41 @@ static void refuse_and_close(struct session *s, enum row_id row)
   s->quit = true;
 }
 
-static void finish(struct session *s, struct queue_job *q, struct body *b)
+/* spooled mode: headers first, then the spooled message, into the queue */
+static bool unspool(struct body *b, const str *hdrs, const str *received)
+{
+  char buf[65536];
+  if (!write_all(b->q->msgfd, hdrs->s ? hdrs->s : "", hdrs->len) ||
+      !write_all(b->q->msgfd, received->s, received->len) || lseek(b->spoolfd, 0, SEEK_SET) < 0)
+    return false;
+  for (;;) {
+    ssize_t r = read(b->spoolfd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return false;
+    if (r == 0) return true;
+    if (!write_all(b->q->msgfd, buf, (size_t)r)) return false;
+  }
+}
+
+static void finish(struct session *s, struct queue_job *q, struct body *b, const str *received)
 {
   if (b->overflow || b->hops >= HOPS_MAX) {
     queue_abort(q);
     decide(s, b->overflow ? ROW_DATA_INVALID_SIZE : ROW_DATA_LOOPING, s->first_rcpt.s, s->first_rcpt.len, NULL);
     return;
+  }
+  if (b->content) {
+    const char *detail = NULL;
+    str hdrs = STR_INIT(64 << 10);
+    enum row_id row = content_verdict(b->content, b->spoolfd, &detail, &hdrs);
+    if (row != ROW_COUNT) {
+      queue_abort(q);
+      decide(s, row, s->first_rcpt.s, s->first_rcpt.len, detail);
+      str_free(&hdrs);
+      return;
+    }
+    if (b->spoolfd >= 0 && !b->write_failed && !unspool(b, &hdrs, received)) b->write_failed = true;
+    str_free(&hdrs);
   }
   pid_t qp = q->pid;
   int status = b->write_failed ? (queue_abort(q), -1) : queue_close(q, &s->envelope, &s->mailfrom);
@@ -176,42 +222,65 @@ static void finish(struct session *s, struct queue_job *q, struct body *b)
   reply(s, why);
 }
 
+/* where the body goes: straight into the queue pipe, or a spool file when
+ * content checks may add headers; false when no spool can be made */
+static bool body_start(struct session *s, struct body *b, struct queue_job *q, const str *received)
+{
+  b->q = q;
+  b->in_header = true;
+  b->limit = s->conn.databytes;
+  b->spoolfd = -1;
+  b->content = content_begin(s);
+  if (b->content && content_adds_headers(b->content)) {
+    b->spoolfd = open(getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+                      O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    return b->spoolfd >= 0;
+  }
+  memcpy(b->out, received->s, received->len);
+  b->outlen = received->len;
+  return true;
+}
+
+static void body_end(struct body *b)
+{
+  if (b->content) content_end(b->content);
+  if (b->spoolfd >= 0) close(b->spoolfd);
+  free(b);
+}
+
 void smtp_data(struct session *s)
 {
   if (!s->seen_mail) { reply(s, "503 5.5.1 MAIL first"); return; }
   if (!s->rcpt_accepted) { reply(s, "554 5.5.1 No valid recipients"); return; }
   if (s->notorious) { refuse_and_close(s, ROW_SNDR_NOTORIOUS); return; }
   struct queue_job q;
-  if (queue_open(s, &q) < 0) {
-    decide(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, "cannot start queue program");
-    return;
-  }
   struct body *b = calloc(1, sizeof *b);      /* 64 KiB: not on the stack */
-  if (!b) {
-    queue_abort(&q);
-    decide(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, "out of memory");
+  str received = STR_INIT(8192);
+  received_header(s, &received);
+  if (!b || queue_open(s, &q) < 0) {
+    decide(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, b ? "cannot start queue program" : "out of memory");
+    free(b);
+    str_free(&received);
     return;
   }
-  b->q = &q;
-  b->in_header = true;
-  b->limit = s->conn.databytes;
-  str hdr = STR_INIT(8192);
-  received_header(s, &hdr);
-  reply(s, "354 3.0.0 Start mail input; end with <CRLF>.<CRLF>");
-  io_flush(&s->out);
-  b->outlen = hdr.len < sizeof b->out ? hdr.len : 0;
-  memcpy(b->out, hdr.s, b->outlen);
-  str_free(&hdr);
-  enum body_end end = read_body(s, b);
-  if (end == BODY_OK) finish(s, &q, b);
-  else {
+  if (!body_start(s, b, &q, &received)) {
     queue_abort(&q);
-    if (end == BODY_BARE) refuse_and_close(s, ROW_DATA_BARE_LF);
+    decide(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, "cannot create spool file");
+  } else {
+    reply(s, "354 3.0.0 Start mail input; end with <CRLF>.<CRLF>");
+    io_flush(&s->out);
+    enum body_end end = read_body(s, b);
+    if (end == BODY_OK) finish(s, &q, b, &received);
     else {
-      if (end == BODY_TIMEOUT) reply(s, "451 4.4.2 Timeout during DATA; closing connection");
-      s->quit = true;
+      queue_abort(&q);
+      if (end == BODY_BARE) refuse_and_close(s, ROW_DATA_BARE_LF);
+      else {
+        if (end == BODY_TIMEOUT) reply(s, "451 4.4.2 Timeout during DATA; closing connection");
+        s->quit = true;
+      }
     }
   }
-  free(b);
+  body_end(b);
+  str_free(&received);
   session_reset_transaction(s);
 }

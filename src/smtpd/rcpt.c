@@ -71,7 +71,10 @@ static enum row_id check_maxrcpt(struct session *s, struct rcpt *r)
 }
 
 static const rcpt_check_fn remote_checks[] = {
-  helo_check, check_relay, check_tarpit, check_recipients,
+  mav_check_remote, helo_check, check_relay, check_tarpit, check_recipients,
+};
+static const rcpt_check_fn local_checks[] = {
+  mav_check_local,
 };
 static const rcpt_check_fn common_checks[] = {
   check_badmailfrom, check_badrcptto, check_size, check_maxrcpt,
@@ -94,6 +97,7 @@ static bool is_relay_client(const struct session *s)
 /* the one Accept line of an accepted recipient, in s/qmail's precedence */
 static enum row_id accept_row(const struct session *s, const struct rcpt *r)
 {
+  if (r->local_sender) return ROW_ORIG_LOCAL_SENDER;
   if (s->authenticated) return s->auth_row;
   if (s->conn.relayclient || s->cert_relay) return ROW_SNDR_RELAY_CLIENT;
   if (r->relay_mailfrom) return ROW_ORIG_RELAY_MAILFROM;
@@ -125,8 +129,10 @@ void smtp_rcpt(struct session *s, const char *arg, size_t len)
   enum row_id row = ROW_NONE;
   if (!is_relay_client(s))
     row = run_checks(s, &r, remote_checks, sizeof remote_checks / sizeof *remote_checks);
-  else if (s->conn.relayclient)
-    str_cats(&r.addr, s->conn.relayclient);
+  else {
+    row = run_checks(s, &r, local_checks, sizeof local_checks / sizeof *local_checks);
+    if (row == ROW_NONE && s->conn.relayclient) str_cats(&r.addr, s->conn.relayclient);
+  }
   if (row == ROW_NONE)
     row = run_checks(s, &r, common_checks, sizeof common_checks / sizeof *common_checks);
   if (row == ROW_COUNT + 1) {

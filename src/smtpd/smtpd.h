@@ -56,6 +56,7 @@ struct rcpt {
   enum row_id accept;           /* the Accept::RCPT/SPF row of the recipients check */
   bool no_at;                   /* given without a domain: qmail lets it through rcpthosts */
   bool relay_mailfrom;          /* relaying granted by control/relaymailfrom */
+  bool local_sender;            /* LOCALMFCHECK passed: Accept::ORIG::Local_Sender */
 };
 
 struct session {
@@ -113,6 +114,10 @@ bool tls_required(const struct session *s);
 bool tls_offered(const struct session *s);
 void smtp_starttls(struct session *s, const char *arg, size_t len);
 bool tls_implicit(struct session *s);
+
+/* mav.c */
+enum row_id mav_check_remote(struct session *s, struct rcpt *r);
+enum row_id mav_check_local(struct session *s, struct rcpt *r);
 
 /* commands.c */
 void cmd_dispatch(struct session *s, str *line);

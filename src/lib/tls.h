@@ -1,9 +1,10 @@
-/* tls.h -- TLS for mxgate-smtpd (OpenSSL 3): STARTTLS and implicit TLS.
+/* tls.h -- server-side TLS (OpenSSL 3) for mxgate-smtpd and mxgate-popup:
+ * STARTTLS/STLS and implicit TLS.
  * The context is created only when a client asks for TLS, from
  * control/servercert.pem (certificate + key; TLSCERT/TLSKEY override) and,
  * for client certificates, control/clientca.pem (TLSCLIENTCA overrides). */
-#ifndef MXGATE_SMTPD_TLS_H
-#define MXGATE_SMTPD_TLS_H
+#ifndef MXGATE_TLS_H
+#define MXGATE_TLS_H
 #include <stdbool.h>
 #include <stddef.h>
 

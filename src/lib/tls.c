@@ -1,4 +1,4 @@
-/* tls.c -- TLS connections for mxgate-smtpd over OpenSSL 3 (tls.h).
+/* tls.c -- server TLS connections over OpenSSL 3 (tls.h).
  *
  * TLS 1.2 and later, OpenSSL's default cipher choices, no compression,
  * no renegotiation. The sockets are switched to non-blocking so that every
