@@ -71,7 +71,7 @@ static enum row_id check_maxrcpt(struct session *s, struct rcpt *r)
 }
 
 static const rcpt_check_fn remote_checks[] = {
-  mav_check_remote, helo_check, check_relay, check_tarpit, check_recipients,
+  mav_check_remote, helo_check, check_relay, check_tarpit, check_recipients, grey_check,
 };
 static const rcpt_check_fn local_checks[] = {
   mav_check_local,

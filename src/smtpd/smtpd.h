@@ -115,6 +115,9 @@ bool tls_offered(const struct session *s);
 void smtp_starttls(struct session *s, const char *arg, size_t len);
 bool tls_implicit(struct session *s);
 
+/* grey.c */
+enum row_id grey_check(struct session *s, struct rcpt *r);
+
 /* mav.c */
 enum row_id mav_check_remote(struct session *s, struct rcpt *r);
 enum row_id mav_check_local(struct session *s, struct rcpt *r);
