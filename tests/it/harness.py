@@ -87,12 +87,12 @@ def tcprules(path, rules_text):
 class Tcpserver:
     """argv under real tcpserver on 127.0.0.1:port, log = tcpserver's + program's stderr"""
 
-    def __init__(self, argv, env=None, rules=None, port=None, extra_fds=None, wrapper=None):
+    def __init__(self, argv, env=None, rules=None, port=None, wrapper=None, extra_args=()):
         self.port = port or free_port()
         self.logpath = tempfile.mktemp(prefix="mxgate-log-")
         e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         e.update(env or {})
-        cmd = ["tcpserver", "-v", "-R", "-H", "-l0", "-c", "40"]
+        cmd = ["tcpserver", "-v", "-R", "-H", "-l0", "-c", "40"] + list(extra_args)
         if rules:
             cmd += ["-x", rules]
         cmd += ["127.0.0.1", str(self.port)] + (wrapper or []) + list(argv)

@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""make bench: mxgate against Postfix on this machine, in one run.
+
+Each figure is measured for every server back to back and printed as a
+ratio to Postfix. Servers: Postfix (private instance, bench/postfix.sh;
+queue files fsync'd, then discarded), mxgate-smtpd under tcpserver
+delivering with mxgate-queue into a Maildir (fsync'd file and directory).
+Figures: messages/s at 1 KiB and 100 KiB with 20 concurrent smtp-source
+sessions (one message per connection), connect-EHLO-QUIT sessions/s
+(bench/sessload.c), and proportional set size (Pss) per idle session.
+This is a benchmark, never a test: nothing here asserts a time.
+"""
+import glob, os, shutil, signal, subprocess, sys, tempfile, time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BIN = os.environ.get("MXGATE_BIN", os.path.join(TOP, "bin"))
+sys.path.insert(0, os.path.join(TOP, "tests", "it"))
+import harness as h  # noqa: E402
+
+SESSLOAD = os.path.join(TOP, "build", "bench", "sessload")
+
+
+def build_tools():
+    os.makedirs(os.path.dirname(SESSLOAD), exist_ok=True)
+    subprocess.run(["cc", "-O2", "-o", SESSLOAD, os.path.join(TOP, "bench", "sessload.c"), "-lpthread"], check=True)
+
+
+def pss_kib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def pgrep(pattern):
+    r = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return [int(p) for p in r.stdout.split()]
+
+
+class Postfix:
+    name = "postfix"
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mxgate-bench-pf-")
+        self.port = h.free_port()
+        subprocess.run(["sh", os.path.join(TOP, "bench", "postfix.sh"), "start", self.dir, str(self.port)], check=True)
+
+    def session_pids(self):
+        return pgrep(f"^smtpd -n {self.port} ")
+
+    def stop(self):
+        subprocess.run(["sh", os.path.join(TOP, "bench", "postfix.sh"), "stop", self.dir, str(self.port)])
+        time.sleep(0.5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MxgateTcpserver:
+    name = "mxgate/tcpserver"
+
+    def __init__(self):
+        self.home = h.Home(domains=("bench.test",), users=("u",))
+        self.srv = h.Tcpserver([os.path.join(BIN, "mxgate-smtpd")], env={"MXGATE_HOME": self.home.dir},
+                               extra_args=["-c", "400"])
+        self.port = self.srv.port
+
+    def session_pids(self):
+        return pgrep(f"^{os.path.join(BIN, 'mxgate-smtpd')}")
+
+    def stop(self):
+        self.srv.stop()
+        self.home.cleanup()
+
+
+def messages_per_s(port, size, count):
+    t0 = time.monotonic()
+    subprocess.run(["smtp-source", "-s", "20", "-m", str(count), "-l", str(size), "-f", "bench@client.test",
+                    "-t", "u@bench.test", f"127.0.0.1:{port}"], check=True)
+    return count / (time.monotonic() - t0)
+
+
+def sessions_per_s(port, count):
+    r = subprocess.run([SESSLOAD, "-c", "20", "-n", str(count), "127.0.0.1", str(port)],
+                       capture_output=True, text=True, check=True)
+    return float(r.stdout.split("rate")[1])
+
+
+def pss_per_idle_session(server, n=50):
+    p = subprocess.Popen([SESSLOAD, "-i", str(n), "-t", "4", "127.0.0.1", str(server.port)],
+                         stdout=subprocess.PIPE, text=True)
+    p.stdout.readline()                     # "idle N": all sessions are open
+    time.sleep(0.5)
+    pids = server.session_pids()
+    kib = pss_kib(pids)
+    p.wait()
+    return kib / max(1, n)
+
+
+def main():
+    build_tools()
+    quick = os.environ.get("BENCH_QUICK")
+    n1, n100, ns = (400, 100, 2000) if quick else (2000, 500, 10000)
+    results = {}
+    for cls in (Postfix, MxgateTcpserver):
+        srv = cls()
+        try:
+            messages_per_s(srv.port, 1024, 100)                 # warm up
+            r = results.setdefault(srv.name, {})
+            r["msg/s 1 KiB"] = messages_per_s(srv.port, 1024, n1)
+            r["msg/s 100 KiB"] = messages_per_s(srv.port, 102400, n100)
+            r["sessions/s"] = sessions_per_s(srv.port, ns)
+            r["Pss KiB/idle session"] = pss_per_idle_session(srv)
+        finally:
+            srv.stop()
+    base = results["postfix"]
+    print(f"\n{'figure':24} " + " ".join(f"{k:>18}" for k in results))
+    for fig in base:
+        row = " ".join(f"{results[k][fig]:>10.0f} ({results[k][fig] / base[fig]:4.2f}x)" for k in results)
+        print(f"{fig:24} {row}")
+    print("\nratios are to Postfix on the same machine in the same run; for Pss lower is better")
+
+
+if __name__ == "__main__":
+    main()
