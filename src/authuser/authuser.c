@@ -49,7 +49,8 @@ int authuser_main(int argc, char **argv)
   explicit_bzero(u.secret, sizeof u.secret);
   if (rc == 0 && !launch_is_noop(argv + 1)) {
     const char *why = "unknown problem";
-    rc = fatal(launch_subprogram(&u, argv + 1, &why), why);
+    rc = launch_subprogram(&u, argv + 1, &why);
+    fatal(rc, why);
   }
   users_entry_wipe(&u);
   return rc;
