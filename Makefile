@@ -43,6 +43,11 @@ $$(BIN)/mxgate-$(1): $$(BUILD)/$(1)/main.o $$(BUILD)/lib$(1).a $$(LIBA)
 endef
 $(foreach p,$(PROGDIRS),$(eval $(call PROG_template,$(p))))
 
+# mxgate-listen serves sessions with the smtpd session engine
+$(BUILD)/listen/%.o: CFLAGS_ALL += -Isrc/smtpd
+$(BIN)/mxgate-listen: $(BUILD)/libsmtpd.a
+$(BIN)/mxgate-listen: LIBS := $(BUILD)/libsmtpd.a $(LIBA) $(LIBS)
+
 # a unit test links the archive of the program its name starts with
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) $(foreach p,$(PROGDIRS),$(BUILD)/lib$(p).a)
 	@mkdir -p $(dir $@)

@@ -16,5 +16,7 @@ int main(int argc, char **argv)
   }
   session_init(&s, &cfg, 0, 1, 2);
   s.checkprogram = argv + 1;
-  return session_run(&s);
+  int r = session_run(&s);
+  session_free(&s);
+  return r;
 }

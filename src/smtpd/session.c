@@ -172,6 +172,15 @@ void session_init(struct session *s, const struct smtpd_config *cfg, int in, int
   s->tls_mode = tls_mode_from_env();
 }
 
+/* everything a session allocated; the struct may then serve the next one */
+void session_free(struct session *s)
+{
+  str *all[] = { &s->helo, &s->mailfrom, &s->first_rcpt, &s->envelope, &s->auth_user };
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) str_free(all[i]);
+  tls_end(s->tls_conn);
+  s->tls_conn = NULL;
+}
+
 const char *session_protocol(const struct session *s, char *buf, size_t cap)
 {
   snprintf(buf, cap, "%s%s%s%s", s->esmtp ? "ESMTP" : "SMTP", s->tls ? "S" : "",

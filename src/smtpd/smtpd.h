@@ -95,6 +95,7 @@ void conn_from_env(struct conn *c);
 void session_init(struct session *s, const struct smtpd_config *cfg, int in, int out, int logfd);
 void session_reset_transaction(struct session *s);
 int session_run(struct session *s);
+void session_free(struct session *s);
 const char *session_protocol(const struct session *s, char *buf, size_t cap);
 
 /* reply.c: the one place that replies and logs decisions */

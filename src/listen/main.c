@@ -1,0 +1,51 @@
+/* main.c -- mxgate-listen: options, then the pool (see listen.h, mxgate-listen(8)). */
+#include "listen.h"
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int usage(void)
+{
+  fputs("usage: mxgate-listen [-x rules.cdb] [-w min:max] [-n max_use] [-i per_ip] [-u user] [-g group]\n"
+        "                     IP:PORT[,NAME=value...] ... [-- checkprogram subprogram...]\n", stderr);
+  return 100;
+}
+
+int main(int argc, char **argv)
+{
+  static struct listen_config c = { .min_workers = 4, .max_workers = 64, .max_use = 1000 };
+  const char *user = NULL, *group = NULL;
+  int opt;
+  c.argv0 = argv[0];
+  while ((opt = getopt(argc, argv, "x:w:n:i:u:g:")) != -1) {
+    switch (opt) {
+    case 'x': c.rules = optarg; break;
+    case 'w': if (sscanf(optarg, "%d:%d", &c.min_workers, &c.max_workers) != 2) return usage(); break;
+    case 'n': c.max_use = strtoul(optarg, NULL, 10); break;
+    case 'i': c.per_ip = atoi(optarg); break;
+    case 'u': user = optarg; break;
+    case 'g': group = optarg; break;
+    default: return usage();
+    }
+  }
+  if (c.min_workers < 1 || c.max_workers < c.min_workers || c.max_workers > WORKERS_LIMIT) return usage();
+  int i = optind;
+  for (; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (listener_add(&c, argv[i]) < 0) return 111;
+  c.checkprogram = i < argc ? argv + i + 1 : argv + argc;
+  if (listeners_from_systemd(&c) < 0 || c.nlisteners == 0) return usage();
+  if (user) {
+    struct passwd *pw = getpwnam(user);
+    if (!pw) { fprintf(stderr, "mxgate-listen: unknown user %s\n", user); return 111; }
+    c.uid = pw->pw_uid; c.gid = pw->pw_gid; c.drop_privileges = true;
+  }
+  if (group) {
+    struct group *gr = getgrnam(group);
+    if (!gr) { fprintf(stderr, "mxgate-listen: unknown group %s\n", group); return 111; }
+    c.gid = gr->gr_gid;
+  }
+  return pool_run(&c);
+}

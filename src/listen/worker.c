@@ -1,0 +1,174 @@
+/* worker.c -- one pool worker of mxgate-listen: accepts connections one
+ * at a time and serves each with the smtpd session engine.
+ *
+ * For every session the worker writes the lines tcpserver -v would
+ * (status, "pid P from IP", "ok"/"deny", "end P status S") with its own
+ * pid, which also heads every qmail-smtpd line of the session; it serves
+ * sessions strictly one after another, so a pid reappears only after its
+ * previous session's "end" line. The environment is rebuilt for every
+ * session from the worker's start-up environment, the listener's settings
+ * and the tcprules entry, so nothing of one session reaches the next.
+ */
+#include "listen.h"
+#include "smtpd.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static volatile sig_atomic_t stop_requested;
+static void on_stop(int sig) { (void)sig; stop_requested = 1; }
+
+static void logline(const char *fmt, const char *a, const char *b, long n)
+{
+  char buf[512];
+  int len = snprintf(buf, sizeof buf, fmt, n, a, b);
+  if (len > 0 && write(2, buf, (size_t)len) < 0) { /* the log is gone */ }
+}
+
+static void status_line(const struct pool_shared *sh, const struct listen_config *c)
+{
+  char buf[64];
+  int busy = 0;
+  for (int i = 0; i < c->max_workers; i++) busy += sh->slots[i].busy;
+  int n = snprintf(buf, sizeof buf, "tcpserver: status: %d/%d\n", busy, c->max_workers);
+  if (write(2, buf, (size_t)n) < 0) { /* the log is gone */ }
+}
+
+static int clients_from(const struct pool_shared *sh, const struct listen_config *c, const char *ip)
+{
+  int n = 0;
+  for (int i = 0; i < c->max_workers; i++)
+    if (sh->slots[i].busy && strcmp(sh->slots[i].ip, ip) == 0) n++;
+  return n;
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t cap, char *port, size_t pcap)
+{
+  const void *a = ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                                            : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+  int p = ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+                                          : ((const struct sockaddr_in *)ss)->sin_port);
+  inet_ntop(ss->ss_family, a, ip, (socklen_t)cap);
+  if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip, '.')) memmove(ip, ip + 7, strlen(ip + 7) + 1);
+  snprintf(port, pcap, "%d", p);
+}
+
+/* the session's environment: start-up environment + UCSPI + listener + rules */
+static void session_env(char **base, const struct listener *l, const char *lip, const char *lport,
+                        const char *rip, const char *rport, char **rules, int nrules)
+{
+  clearenv();
+  for (char **e = base; *e; e++) putenv(*e);
+  setenv("PROTO", "TCP", 1);
+  setenv("TCPLOCALIP", lip, 1); setenv("TCPLOCALPORT", lport, 1); setenv("TCPLOCALHOST", "0", 1);
+  setenv("TCPREMOTEIP", rip, 1); setenv("TCPREMOTEPORT", rport, 1);
+  if (strchr(rip, ':')) setenv("TCP6REMOTEIP", rip, 1);
+  for (int i = 0; i < l->nenv; i++) putenv(l->env[i]);
+  for (int i = 0; i < nrules; i++) putenv(rules[i]);
+}
+
+static void serve(const struct listen_config *c, struct pool_shared *sh, int slot, const struct listener *l,
+                  int fd, const struct smtpd_config *cfg, bool cfg_ok, char **base)
+{
+  struct sockaddr_storage peer, local;
+  socklen_t plen = sizeof peer, llen = sizeof local;
+  char rip[64] = "unknown", rport[8] = "0", lip[64] = "unknown", lport[8] = "0", where[200];
+  long pid = (long)getpid();
+  if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) addr_text(&peer, rip, sizeof rip, rport, sizeof rport);
+  if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) addr_text(&local, lip, sizeof lip, lport, sizeof lport);
+  snprintf(sh->slots[slot].ip, sizeof sh->slots[slot].ip, "%s", rip);
+  sh->slots[slot].busy = 1;
+  status_line(sh, c);
+  logline("tcpserver: pid %ld from %s%s\n", rip, "", pid);
+  snprintf(where, sizeof where, "0:%s:%s :%s::%s", lip, lport, rip, rport);
+  char *rules[LISTEN_ENV_MAX * 4];
+  int nrules = 0;
+  int allow = rules_apply(c->rules, rip, rules, &nrules, (int)(sizeof rules / sizeof *rules));
+  bool crowded = c->per_ip && clients_from(sh, c, rip) > c->per_ip;
+  if (allow <= 0 || crowded) {
+    if (crowded) {
+      const char *msg = "421 4.7.0 Too many connections from your address; try again later\r\n";
+      if (write(fd, msg, strlen(msg)) < 0) { /* client already gone */ }
+    }
+    logline("tcpserver: deny %ld %s%s\n", where, "", pid);
+    close(fd);
+    logline("tcpserver: end %ld status %s%s\n", "25600", "", pid);
+  } else {
+    logline("tcpserver: ok %ld %s%s\n", where, "", pid);
+    session_env(base, l, lip, lport, rip, rport, rules, nrules);
+    dup2(fd, 0); dup2(fd, 1);
+    close(fd);
+    if (cfg_ok) {
+      struct session s;
+      session_init(&s, cfg, 0, 1, 2);
+      s.checkprogram = c->checkprogram;
+      session_run(&s);
+      session_free(&s);
+    } else {
+      const char *msg = "421 4.3.5 Server configuration error; try again later\r\n";
+      if (write(1, msg, strlen(msg)) < 0) { /* client already gone */ }
+    }
+    int null = open("/dev/null", O_RDWR);       /* fds 0 and 1 stay taken */
+    dup2(null, 0); dup2(null, 1);
+    if (null > 1) close(null);
+    logline("tcpserver: end %ld status %s%s\n", "0", "", pid);
+  }
+  clearenv();                                 /* no pointer into the rules stays in environ */
+  for (char **e = base; *e; e++) putenv(*e);
+  for (int i = 0; i < nrules; i++) free(rules[i]);
+  sh->slots[slot].busy = 0;
+  status_line(sh, c);
+}
+
+static void drop_privileges(const struct listen_config *c)
+{
+  if (!c->drop_privileges) return;
+  if (setgroups(0, NULL) < 0 || setgid(c->gid) < 0 || setuid(c->uid) < 0) {
+    fprintf(stderr, "mxgate-listen: worker cannot drop privileges: %s\n", strerror(errno));
+    _exit(111);
+  }
+}
+
+void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot)
+{
+  struct sigaction sa = { .sa_handler = on_stop };
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGCHLD, SIG_DFL);
+  drop_privileges(c);
+  static struct smtpd_config cfg;
+  bool cfg_ok = smtpd_config_load(&cfg, c->argv0) == 0;
+  size_t n = 0;
+  while (environ[n]) n++;
+  char **base = calloc(n + 1, sizeof *base);
+  for (size_t i = 0; i < n; i++) base[i] = strdup(environ[i]);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  for (int i = 0; i < c->nlisteners; i++) {
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = (unsigned)i };
+    epoll_ctl(ep, EPOLL_CTL_ADD, c->listeners[i].fd, &ev);
+  }
+  unsigned long served = 0;
+  while (!stop_requested && (!c->max_use || served < c->max_use)) {
+    struct epoll_event ev[LISTEN_MAX];
+    int k = epoll_wait(ep, ev, LISTEN_MAX, 1000);
+    for (int i = 0; i < k && !stop_requested; i++) {
+      const struct listener *l = &c->listeners[ev[i].data.u32];
+      int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+      if (fd < 0) continue;                    /* another worker took it */
+      serve(c, sh, slot, l, fd, &cfg, cfg_ok, base);
+      served++;
+    }
+  }
+  _exit(0);
+}
