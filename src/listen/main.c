@@ -20,7 +20,7 @@ int main(int argc, char **argv)
   const char *user = NULL, *group = NULL;
   int opt;
   c.argv0 = argv[0];
-  while ((opt = getopt(argc, argv, "x:w:n:i:u:g:")) != -1) {
+  while ((opt = getopt(argc, argv, "+x:w:n:i:u:g:")) != -1) {
     switch (opt) {
     case 'x': c.rules = optarg; break;
     case 'w': if (sscanf(optarg, "%d:%d", &c.min_workers, &c.max_workers) != 2) return usage(); break;

@@ -90,6 +90,9 @@ int pool_run(struct listen_config *c)
   sigaction(SIGCHLD, &chld, NULL);
   signal(SIGPIPE, SIG_IGN);
   for (int i = 0; i < c->min_workers; i++) spawn(c, sh);
+  char ready[64];                            /* as tcpserver -v says when it listens */
+  int n = snprintf(ready, sizeof ready, "tcpserver: status: 0/%d\n", c->max_workers);
+  if (write(2, ready, (size_t)n) < 0) return 111;
   while (!got_term) {
     int total, busy;
     reap(c, sh);

@@ -145,10 +145,33 @@ class Tcpserver:
         self.stop()
 
 
+class Listener(Tcpserver):
+    """mxgate-listen (mxgate's own pre-forked listener) on 127.0.0.1:port,
+    with the same interface as Tcpserver: its log has the same lines"""
+
+    def __init__(self, args=(), env=None, rules=None, port=None, workers="2:8", options=()):
+        self.port = port or free_port()
+        self.logpath = tempfile.mktemp(prefix="mxgate-log-")
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        e.update(env or {})
+        cmd = [prog("mxgate-listen"), "-w", workers] + list(options)
+        if rules:
+            cmd += ["-x", rules]
+        cmd += [f"127.0.0.1:{self.port}", "--"] + list(args)
+        self.logfh = open(self.logpath, "wb")
+        self.proc = subprocess.Popen(cmd, env=e, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.logfh, start_new_session=True)
+        wait_for(self._ready, what=f"mxgate-listen on {self.port}")
+
+
 def smtpd(home, env=None, args=(), rules=None, **kw):
-    """mxgate-smtpd under tcpserver with home as $MXGATE_HOME"""
+    """mxgate-smtpd with home as $MXGATE_HOME: under tcpserver, or, when
+    MXGATE_MODE=listen, under mxgate-listen, so a battery runs in both modes"""
     e = {"MXGATE_HOME": home.dir}
     e.update(env or {})
+    if os.environ.get("MXGATE_MODE") == "listen" and not kw.get("wrapper"):
+        kw.pop("extra_args", None)
+        return Listener(args=args, env=e, rules=rules, **kw)
     return Tcpserver([prog("mxgate-smtpd")] + list(args), env=e, rules=rules, **kw)
 
 

@@ -1,0 +1,226 @@
+"""mxgate-listen: the pre-forked listener keeps the log scheme, isolates
+sessions from each other, limits connections, drops privileges, reloads
+and drains."""
+import os, re, signal, socket, subprocess, threading, time
+import harness as h
+
+
+def ehlo_mail_rcpt(port, rcpt="alice@example.test", src=None):
+    c = h.Client(port) if src is None else _bound_client(port, src)
+    c.reply()
+    c.cmd("EHLO client.test")
+    c.cmd("MAIL FROM:<s@remote.test>")
+    code, _ = c.cmd(f"RCPT TO:<{rcpt}>")
+    c.cmd("QUIT")
+    c.close()
+    return code
+
+
+def _bound_client(port, src):
+    c = h.Client.__new__(h.Client)
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    c.sock, c.buf = s, b""
+    return c
+
+
+def sessions_by_pid(log):
+    """split a log into sessions: (pid, [lines]) in order; asserts that a pid
+    only reappears after the previous session's end line"""
+    open_ = {}
+    done = []
+    for line in log.splitlines():
+        m = re.match(r"tcpserver: pid (\d+) from ", line)
+        if m:
+            pid = int(m.group(1))
+            assert pid not in open_, f"pid {pid} reused before its end line"
+            open_[pid] = [line]
+            continue
+        m = re.match(r"(?:tcpserver: (?:ok|end|deny) |qmail-smtpd: pid )(\d+)", line)
+        if m:
+            pid = int(m.group(1))
+            assert pid in open_, f"line for pid {pid} outside a session: {line}"
+            open_[pid].append(line)
+            if line.startswith(f"tcpserver: end {pid} "):
+                done.append((pid, open_.pop(pid)))
+    assert not open_, f"sessions never ended: {list(open_)}"
+    return done
+
+
+def test_thousand_sessions_over_four_workers_join_by_pid():
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="4:4")
+    try:
+        errors = []
+
+        def client(k):
+            for i in range(250):
+                try:
+                    assert ehlo_mail_rcpt(srv.port, f"alice+{k}.{i}@example.test") == 250
+                except BaseException as e:  # noqa: BLE001
+                    errors.append(e)
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+        h.wait_for(lambda: srv.log().count("tcpserver: end ") >= 1000, 30, what="1000 end lines")
+        sessions = sessions_by_pid(srv.log())
+        assert len(sessions) == 1000
+        assert len({pid for pid, _ in sessions}) <= 4
+        rcpts = set()
+        for pid, lines in sessions:
+            accepts = [l for l in lines if "Accept::RCPT::Rcpthosts_Rcptto" in l]
+            assert len(accepts) == 1, lines
+            rcpts.add(accepts[0].split(" T:")[1])
+        assert len(rcpts) == 1000          # every session's own recipient, none mixed up
+        tool = h.prog("mxgate-sessions")
+        if os.path.exists(tool):
+            import json
+            out = subprocess.run([tool, "--format", "json", srv.logpath], capture_output=True, text=True, check=True)
+            objs = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
+            assert len(objs) == 1000, len(objs)
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_next_session_on_the_same_worker_starts_clean():
+    home = h.Home()
+    checker = os.path.join(home.dir, "check")
+    with open(checker, "w") as fh:
+        fh.write('#!/bin/bash\nIFS= read -r -d "" u <&3; IFS= read -r -d "" p <&3\n'
+                 '[ "$u" = alice ] && [ "$p" = secret ] && exec "$@"\nexit 1\n')
+    os.chmod(checker, 0o755)
+    rules = h.tcprules(os.path.join(home.dir, "rules.cdb"), '127.0.0.2:allow,RELAYCLIENT=""\n:allow\n')
+    srv = h.Listener(args=[checker, "/bin/true"], env={"MXGATE_HOME": home.dir, "SMTPAUTH": "", "AUTH_CLEARTEXT": "1",
+                                                       "AUTHDELAY": "0", "UCSPITLS": "-"},
+                     rules=rules, workers="1:1")
+    try:
+        # session A, from 127.0.0.2: relay client by tcprules, authenticated, DATA aborted
+        a = _bound_client(srv.port, "127.0.0.2")
+        a.reply()
+        a.cmd("EHLO a.test")
+        import base64
+        assert a.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0secret").decode())[0] == 235
+        a.cmd("MAIL FROM:<alice@example.test>")
+        assert a.cmd("RCPT TO:<far@elsewhere.test>")[0] == 250
+        assert a.cmd("DATA")[0] == 354
+        a.send("Subject: half\r\n\r\nhalf a mess")        # then vanish mid-DATA
+        a.close()
+        # session B, from 127.0.0.1, on the same (only) worker: nothing of A
+        b = h.Client(srv.port)
+        b.reply()
+        code, lines = b.cmd("EHLO b.test")
+        assert code == 250
+        code, _ = b.cmd("RCPT TO:<x@example.test>")
+        assert code == 503                                   # no envelope left over
+        b.cmd("MAIL FROM:<b@remote.test>")
+        code, lines = b.cmd("RCPT TO:<far@elsewhere.test>")
+        assert lines[0] == "553 5.7.1 Relaying denied", lines   # neither relay client nor authenticated
+        b.cmd("QUIT")
+        b.close()
+        h.wait_for(lambda: srv.log().count("tcpserver: end ") >= 2, what="two end lines")
+        sessions = sessions_by_pid(srv.log())
+        assert len(sessions) == 2 and sessions[0][0] == sessions[1][0]   # one worker served both
+        pid = sessions[1][0]
+        assert f"qmail-smtpd: pid {pid} Reject::SNDR::Invalid_Relay: S:127.0.0.1:unknown P:ESMTP H:b.test " \
+               f"F:b@remote.test T:far@elsewhere.test" in sessions[1][1]
+        assert not any("Queued" in l for l in srv.log().splitlines())
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_full_pool_answers_421():
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="1:1")
+    try:
+        first = h.Client(srv.port)
+        assert first.reply()[0] == 220
+        second = h.Client(srv.port)
+        code, lines = second.reply()
+        assert lines[0] == "421 4.3.2 Too many connections; try again later"
+        first.cmd("QUIT")
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_per_ip_limit():
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="4:4", options=["-i", "1"])
+    try:
+        first = h.Client(srv.port)
+        assert first.reply()[0] == 220
+        second = h.Client(srv.port)
+        code, lines = second.reply()
+        assert lines[0] == "421 4.7.0 Too many connections from your address; try again later"
+        third = _bound_client(srv.port, "127.0.0.3")            # another address is fine
+        assert third.reply()[0] == 220
+        first.cmd("QUIT"); third.cmd("QUIT")
+        h.wait_for(lambda: "tcpserver: deny " in srv.log(), what="deny line")
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_workers_run_unprivileged():
+    if os.getuid() != 0:
+        print("skipped: needs root to drop privileges")
+        return
+    home = h.Home()
+    for root, dirs, files in os.walk(home.dir):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+    os.chmod(home.dir, 0o755)
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:2", options=["-u", "nobody", "-g", "nogroup"])
+    try:
+        c = h.Client(srv.port)
+        assert c.reply()[0] == 220
+        c.cmd("EHLO x.test")
+        pid = int(re.search(r"tcpserver: pid (\d+) from", srv.log()).group(1))
+        status = open(f"/proc/{pid}/status").read()
+        uid = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
+        gid = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
+        groups = re.search(r"^Groups:[ \t]*(.*)$", status, re.M).group(1).split()
+        assert set(uid) == {"65534"} and set(gid) == {"65534"} and groups == [], (uid, gid, groups)
+        c.cmd("QUIT")
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_sighup_rereads_control_files_without_dropping_a_session():
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:4")
+    try:
+        open_session = h.Client(srv.port)
+        assert open_session.reply()[1][0] == "220 mx.example.test ESMTP"
+        home.write("smtpgreeting", "reloaded.example.test\n")
+        os.kill(srv.proc.pid, signal.SIGHUP)
+
+        def greeting():
+            c = h.Client(srv.port)
+            g = c.reply()[1][0]
+            c.cmd("QUIT")
+            return g == "220 reloaded.example.test ESMTP"
+        h.wait_for(greeting, what="new greeting")
+        assert open_session.cmd("NOOP")[0] == 250               # the old session goes on
+        open_session.cmd("QUIT")
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_sigterm_drains_running_sessions():
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:2")
+    try:
+        c = h.Client(srv.port)
+        c.reply()
+        os.kill(srv.proc.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        assert srv.proc.poll() is None                          # waits for the session
+        assert c.cmd("EHLO x.test")[0] == 250
+        c.cmd("QUIT")
+        srv.proc.wait(10)
+    finally:
+        srv.stop(); home.cleanup()
