@@ -147,12 +147,24 @@ static void peer_details(struct tls *t)
   X509_free(peer);
 }
 
+/* A context is made once per process and mode, then shared by its
+ * connections: a listener worker loads certificates once, not per
+ * session (a SIGHUP replaces the worker, and with it the cache). */
+static SSL_CTX *ctx_cached(enum tls_mode mode, const char **why)
+{
+  static SSL_CTX *cache[TLS_CLIENTEMAIL + 1];
+  if ((unsigned)mode > TLS_CLIENTEMAIL) mode = TLS_OFFER;
+  if (!cache[mode]) cache[mode] = make_ctx(mode, why);
+  if (cache[mode]) SSL_CTX_up_ref(cache[mode]);
+  return cache[mode];
+}
+
 struct tls *tls_start(int infd, int outfd, int timeout, enum tls_mode mode, const char **why)
 {
   struct tls *t = calloc(1, sizeof *t);
   if (!t) { *why = "out of memory"; return NULL; }
   t->timeout = timeout;
-  t->ctx = make_ctx(mode, why);
+  t->ctx = ctx_cached(mode, why);
   if (!t->ctx) { free(t); return NULL; }
   t->ssl = SSL_new(t->ctx);
   fcntl(infd, F_SETFL, fcntl(infd, F_GETFL) | O_NONBLOCK);

@@ -137,6 +137,10 @@ class Tcpserver:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.logfh.close()
+        try:
+            os.unlink(self.logpath)
+        except OSError:
+            pass
 
     def __enter__(self):
         return self
