@@ -123,7 +123,10 @@ class Tcpserver:
         wait_for(lambda: f"tcpserver: end {pid} status" in self.log(), timeout, what=f"end of {pid}")
 
     def wait_line(self, text, timeout=10):
-        wait_for(lambda: text in self.log(), timeout, what=repr(text))
+        try:
+            wait_for(lambda: text in self.log(), timeout, what=repr(text))
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- log ---\n{self.log()[-3000:]}") from None
 
     def stop(self):
         try:
