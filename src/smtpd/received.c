@@ -5,6 +5,8 @@
  */
 #include "smtpd.h"
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static void cat_clean(str *out, const char *p, size_t n)
@@ -15,11 +17,32 @@ static void cat_clean(str *out, const char *p, size_t n)
   }
 }
 
+/* header text: printable bytes and blanks, nothing that could end the line */
+static void cat_text(str *out, const char *p, size_t n)
+{
+  for (size_t i = 0; i < n && i < 900; i++) {
+    unsigned char c = (unsigned char)p[i];
+    str_catc(out, c < 0x20 || c == 0x7f ? '?' : (char)c);
+  }
+}
+
 static const char *with_protocol(const struct session *s, char *buf, size_t cap)
 {
   snprintf(buf, cap, "%s%s%s", s->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
            s->tls ? "S" : "", s->authenticated ? "A" : "");
   return buf;
+}
+
+/* RBLSMTPD that reaches the server (rblsmtpd let the client through, or
+ * tcprules set it) is the RBL's information about the client: recorded */
+static void rbl_info(str *out)
+{
+  const char *rbl = getenv("RBLSMTPD");
+  if (!rbl || !*rbl) return;
+  str_cats(out, "X-RBL-Info: ");
+  if (rbl[0] == '-') rbl++;
+  cat_text(out, rbl, strlen(rbl));
+  str_cats(out, "\n");
 }
 
 bool received_header(struct session *s, str *out)
@@ -62,5 +85,7 @@ bool received_header(struct session *s, str *out)
   }
   str_cats(out, "; ");
   str_cats(out, date);
-  return str_cats(out, "\n");
+  str_cats(out, "\n");
+  rbl_info(out);
+  return out->len > 0;
 }
