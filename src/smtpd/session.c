@@ -37,13 +37,17 @@ static void queue_program_default(struct smtpd_config *cfg, const char *argv0)
 {
   const char *q = getenv("QMAILQUEUE");
   char self[PATH_MAX];
-  if (q && *q) { snprintf(cfg->queue_program, sizeof cfg->queue_program, "%s", q); return; }
+  size_t cap = sizeof cfg->queue_program;
+  if (q && *q) { snprintf(cfg->queue_program, cap, "%s", q); return; }
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n > 0) self[n] = 0;
   else snprintf(self, sizeof self, "%s", argv0 ? argv0 : "mxgate-smtpd");
   char *slash = strrchr(self, '/');
-  if (slash) slash[1] = 0; else self[0] = 0;
-  snprintf(cfg->queue_program, sizeof cfg->queue_program, "%smxgate-queue", self);
+  size_t dir = slash ? (size_t)(slash + 1 - self) : 0;
+  static const char name[] = "mxgate-queue";      /* beside this program */
+  if (dir + sizeof name > cap) dir = 0;
+  memcpy(cfg->queue_program, self, dir);
+  memcpy(cfg->queue_program + dir, name, sizeof name);
 }
 
 /* 0 ok, -1 a control file is unreadable or invalid (message on stderr) */
