@@ -29,6 +29,14 @@ make_home() {
     mkdir -p "$md/tmp" "$md/new" "$md/cur"
     echo "$u@example.test:$md" >> "$home/control/maildirs"
   done
+  # demo users for SMTP AUTH and POP3: alice/alice-secret, bob/bob-secret
+  umask 077
+  : > "$home/control/users"
+  for u in alice bob; do
+    hash=$(printf '%s\n' "$u-secret" | "$bin/mxgate-authuser" --hash)
+    printf '%s:%s:%s:::%s:Maildir\n' "$u" "$hash" "$u-secret" "$var/maildirs/$u" >> "$home/control/users"
+  done
+  umask 022
   openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=mx.example.test" \
     -addext "subjectAltName=DNS:mx.example.test,DNS:localhost,IP:127.0.0.1" \
     -keyout "$home/control/servercert.pem" -out "$var/run/cert.pem" 2>/dev/null
@@ -56,14 +64,28 @@ start() {
   stop >/dev/null 2>&1 || true
   make_home
   serve smtpd 2525 -- "$bin/mxgate-smtpd"
+  serve submission 2587 SMTPAUTH=! UCSPITLS=! LOCALMFCHECK=example.test \
+    -- "$bin/mxgate-smtpd" "$bin/mxgate-authuser" /bin/true
+  serve smtps 2465 SMTPS=1 SMTPAUTH=! LOCALMFCHECK=example.test \
+    -- "$bin/mxgate-smtpd" "$bin/mxgate-authuser" /bin/true
   cat <<MSG
 mxgate demo is running (home: $home)
 
   SMTP (MX)      127.0.0.1:2525   for example.test (users alice, bob)
+  submission     127.0.0.1:2587   STARTTLS + AUTH required (alice/alice-secret, bob/bob-secret)
+  SMTPS          127.0.0.1:2465   TLS from the start + AUTH required
 
 Send a message:
   swaks --server 127.0.0.1:2525 --from you@example.org --to alice@example.test
   printf 'Subject: hi\r\n\r\nhello\r\n' | curl -s smtp://127.0.0.1:2525 --mail-from you@example.org --mail-rcpt bob@example.test -T -
+
+Send as alice (submission, STARTTLS, AUTH; relays anywhere):
+  swaks --server 127.0.0.1:2587 --tls --auth LOGIN --auth-user alice --auth-password alice-secret \
+        --from alice@example.test --to bob@example.test
+  curl -sk --ssl-reqd smtp://127.0.0.1:2587 --user alice:alice-secret --mail-from alice@example.test \
+        --mail-rcpt bob@example.test -T - <<< \$'Subject: via curl\r\n\r\nhello bob\r\n'
+  swaks --server 127.0.0.1:2465 --tlsc --auth PLAIN --auth-user bob --auth-password bob-secret \
+        --from bob@example.test --to alice@example.test
 
 Delivered mail:   ls $var/maildirs/alice/Maildir/new
 Session log:      tai64nlocal < $var/log/smtpd/current
