@@ -1,32 +1,281 @@
 /* content.c -- the content checks of DATA, walked in order (content.h).
  *
- * Each check family has its own file and the same four steps (begin,
- * feed, verdict, end); this file only holds the table and walks it. With
- * no family configured for the client, content_begin() returns NULL and
- * DATA streams straight to the queue.
+ * While the message arrives, every byte goes to the MIME scanner (mime.c),
+ * whose base64 bodies are checked here against badmimetypes.cdb (the
+ * first 9 significant characters of each part: Reject::DATA::Bad_MIME,
+ * BADMIMETYPE; '!' also refuses blanks inside base64) and
+ * badloadertypes.cdb (each 5-character run starting with $BADLOADERTYPE:
+ * Reject::DATA::Bad_Loader), and to clamd (scan_clamd.c). At the end the
+ * verdict is, in this order: Bad_MIME/Bad_Loader, Virus_Infected (clamd,
+ * then QHPSI on the spooled file; with BASE64 set only for messages with
+ * a base64 part), Spam_Message (spamd). A scanner that cannot answer
+ * gives Deferred::DATA::Scanner_Failure (451): never accepted unscanned.
+ * With no check configured for the client, content_begin() returns NULL
+ * and DATA streams straight to the queue.
  */
 #include "smtpd.h"
 #include "content.h"
+#include "mime.h"
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-struct content {
-  int unused;
+#define MIMETYPE_LEN 9
+#define LOADER_LEN 5
+#define CLAMD_MAXBYTES_DEFAULT 26214400ULL   /* clamd's own StreamMaxLength default */
+#define SPAMD_MAXBYTES_DEFAULT 512000ULL     /* spamc's default -s */
+
+/* byte classes inside a base64 body */
+enum { B_OTHER, B_SIG, B_BLANK, B_LF };
+
+struct settings {
+  bool types_on, blanks_on, loader_on, base64_only, spamheaders;
+  char loader;
+  const char *clamd, *qhpsi;
+  struct spamd_opts spamd;
+  int clamd_timeout, qhpsi_timeout;
+  unsigned long long clamd_maxbytes;
 };
 
-struct content *content_begin(struct session *s)
+struct content {
+  struct session *s;
+  struct settings set;
+  struct mime mime;
+  struct cdbx types, loaders;
+  struct clamd *clamd;
+  bool scan_mime;               /* the MIME scanner is needed */
+  /* the current base64 part */
+  size_t nsig;
+  char first[MIMETYPE_LEN];
+  char win[LOADER_LEN];
+  size_t winlen;
+  bool blank;                   /* a blank seen on this line */
+  char raw[MIMETYPE_LEN];       /* the line's last raw bytes (for '!') */
+  size_t rawlen;
+  /* the verdict */
+  enum row_id row;              /* ROW_COUNT: nothing found yet */
+  char detail[256];
+};
+
+/* what content_begin() gives when it cannot allocate: a deferral */
+static struct content no_memory = { .row = ROW_DATA_SCANNER_FAILURE, .detail = "out of memory" };
+
+static unsigned char byte_class(unsigned char c)
 {
-  (void)s;
+  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+      c == '+' || c == '/' || c == '=') return B_SIG;
+  if (c == ' ' || c == '\t') return B_BLANK;
+  return c == '\n' ? B_LF : B_OTHER;
+}
+
+static void warn(const struct session *s, const char *what)
+{
+  char line[512];
+  int n = snprintf(line, sizeof line, "mxgate-smtpd: pid %ld warning: %s\n", (long)s->pid, what);
+  if (n > 0 && write(s->logfd, line, (size_t)n) < 0) { /* the log is gone */ }
+}
+
+static unsigned long env_ulong(const char *name, unsigned long def)
+{
+  const char *v = getenv(name);
+  if (!v || !*v) return def;
+  char *end;
+  unsigned long u = strtoul(v, &end, 10);
+  return *end ? def : u;
+}
+
+static const char *env_set(const char *name)
+{
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
+}
+
+/* this client's settings; NULL or why they are unusable */
+static const char *settings_read(const struct session *s, struct settings *set)
+{
+  bool trusted = s->conn.relayclient || s->authenticated;
+  memset(set, 0, sizeof *set);
+  const char *v = getenv("BADMIMETYPE");
+  if (v && strcmp(v, "-") != 0) {
+    if (v[strspn(v, "!+")]) return "BADMIMETYPE: not '', '!', '+' or '-'";
+    if (!(strchr(v, '+') && trusted)) {
+      set->types_on = true;
+      set->blanks_on = strchr(v, '!') != NULL;
+    }
+  }
+  v = getenv("BADLOADERTYPE");
+  if (v && strcmp(v, "-") != 0) {
+    bool plus = v[0] == '+' && v[1];
+    const char *c = plus ? v + 1 : v;
+    if (strlen(c) != 1 || byte_class((unsigned char)c[0]) != B_SIG || c[0] == '=')
+      return "BADLOADERTYPE: not one base64 character, '+' and one, or '-'";
+    if (!(plus && trusted)) { set->loader_on = true; set->loader = c[0]; }
+  }
+  set->clamd = env_set("CLAMD");
+  set->qhpsi = env_set("QHPSI");
+  set->base64_only = getenv("BASE64") != NULL;
+  set->clamd_timeout = (int)env_ulong("CLAMD_TIMEOUT", 60);
+  set->clamd_maxbytes = env_ulong("CLAMD_MAXBYTES", CLAMD_MAXBYTES_DEFAULT);
+  set->qhpsi_timeout = (int)env_ulong("QHPSI_TIMEOUT", 120);
+  set->spamd.spec = env_set("SPAMD");
+  set->spamd.user = env_set("SPAMD_USER");
+  set->spamd.timeout = (int)env_ulong("SPAMD_TIMEOUT", 120);
+  set->spamd.maxbytes = env_ulong("SPAMD_MAXBYTES", SPAMD_MAXBYTES_DEFAULT);
+  set->spamheaders = getenv("SPAMHEADERS") != NULL;
+  if (set->clamd_timeout <= 0 || set->qhpsi_timeout <= 0 || set->spamd.timeout <= 0)
+    return "CLAMD_TIMEOUT, QHPSI_TIMEOUT, SPAMD_TIMEOUT: not a positive number";
   return NULL;
 }
 
-bool content_adds_headers(const struct content *c) { (void)c; return false; }
-void content_feed(struct content *c, const char *p, size_t n) { (void)c; (void)p; (void)n; }
+const char *content_config_error(const struct session *s)
+{
+  struct settings set;
+  return settings_read(s, &set);
+}
+
+static void refuse(struct content *c, enum row_id row, const char *p, size_t n)
+{
+  c->row = row;
+  if (n >= sizeof c->detail) n = sizeof c->detail - 1;
+  memcpy(c->detail, p, n);
+  c->detail[n] = 0;
+}
+
+static void fault(struct content *c, const char *why)
+{
+  if (c->row == ROW_COUNT) refuse(c, ROW_DATA_SCANNER_FAILURE, why, strlen(why));
+}
+
+/* a cdb of the mime/loader checks: opened, or the check is impossible */
+static bool open_table(struct content *c, struct cdbx *db, const char *name, bool *on)
+{
+  char why[128];
+  int r = cdbx_open(db, name);
+  if (r > 0) return true;
+  if (r == 0) {
+    snprintf(why, sizeof why, "%s missing; its check is off", name);
+    warn(c->s, why);
+    *on = false;
+    return true;
+  }
+  snprintf(why, sizeof why, "%s: unreadable or not a cdb", name);
+  fault(c, why);
+  return false;
+}
+
+static void part_begin(void *ctx)
+{
+  struct content *c = ctx;
+  c->nsig = c->winlen = c->rawlen = 0;
+  c->blank = false;
+}
+
+static void sig_char(struct content *c, char ch)
+{
+  if (c->nsig < MIMETYPE_LEN) {
+    c->first[c->nsig++] = ch;
+    if (c->nsig == MIMETYPE_LEN && c->set.types_on && cdbx_find(&c->types, c->first, MIMETYPE_LEN, NULL) > 0)
+      refuse(c, ROW_DATA_BAD_MIME, c->first, MIMETYPE_LEN);
+  }
+  if (!c->set.loader_on) return;
+  if (c->winlen < LOADER_LEN) c->win[c->winlen++] = ch;
+  else { memmove(c->win, c->win + 1, LOADER_LEN - 1); c->win[LOADER_LEN - 1] = ch; }
+  if (c->winlen == LOADER_LEN && c->win[0] == c->set.loader &&
+      cdbx_find(&c->loaders, c->win, LOADER_LEN, NULL) > 0)
+    refuse(c, ROW_DATA_BAD_LOADER, c->win, LOADER_LEN);
+}
+
+static void raw_byte(struct content *c, char ch)
+{
+  if (c->rawlen < MIMETYPE_LEN) c->raw[c->rawlen++] = ch;
+  else { memmove(c->raw, c->raw + 1, MIMETYPE_LEN - 1); c->raw[MIMETYPE_LEN - 1] = ch; }
+}
+
+static void part_content(void *ctx, const char *p, size_t n)
+{
+  struct content *c = ctx;
+  for (size_t i = 0; i < n && c->row == ROW_COUNT; i++) {
+    unsigned char k = byte_class((unsigned char)p[i]);
+    if (c->set.blanks_on) raw_byte(c, p[i]);
+    if (k == B_SIG) {
+      if (c->blank && c->set.blanks_on) { refuse(c, ROW_DATA_BAD_MIME, c->raw, c->rawlen); break; }
+      sig_char(c, p[i]);
+    } else if (k == B_BLANK) c->blank = true;
+    else if (k == B_LF) { c->blank = false; c->rawlen = 0; }
+  }
+}
+
+struct content *content_begin(struct session *s)
+{
+  struct settings set;
+  const char *bad = settings_read(s, &set);
+  bool av = set.clamd || set.qhpsi;
+  if (!bad && !set.types_on && !set.loader_on && !av && !set.spamd.spec) return NULL;
+  struct content *c = calloc(1, sizeof *c);
+  if (!c) return &no_memory;                 /* never accepted unchecked */
+  c->s = s;
+  c->set = set;
+  c->row = ROW_COUNT;
+  if (bad) { warn(s, bad); fault(c, bad); return c; }
+  if (set.types_on && !open_table(c, &c->types, "control/badmimetypes.cdb", &c->set.types_on)) return c;
+  if (set.loader_on && !open_table(c, &c->loaders, "control/badloadertypes.cdb", &c->set.loader_on)) return c;
+  struct mime_events ev = { c, part_begin, part_content };
+  mime_init(&c->mime, &ev);
+  c->scan_mime = c->set.types_on || c->set.blanks_on || c->set.loader_on || (av && set.base64_only);
+  if (set.clamd) c->clamd = clamd_open(set.clamd, set.clamd_timeout, set.clamd_maxbytes);
+  return c;
+}
+
+bool content_adds_headers(const struct content *c)
+{
+  return c->row == ROW_COUNT && (c->set.qhpsi || c->set.spamd.spec);
+}
+
+void content_feed(struct content *c, const char *p, size_t n)
+{
+  if (c->row != ROW_COUNT) return;
+  if (c->scan_mime) mime_feed(&c->mime, p, n);
+  if (c->clamd) clamd_feed(c->clamd, p, n);
+}
+
+/* Virus_Infected: clamd's answer, then the QHPSI scanner */
+static void virus_verdict(struct content *c, int spoolfd)
+{
+  char name[200];
+  bool needed = !c->set.base64_only || c->mime.saw_base64;
+  if (c->clamd && needed) {
+    int r = clamd_result(c->clamd, name, sizeof name);
+    if (r > 0) refuse(c, ROW_DATA_VIRUS, name, strlen(name));
+    else if (r < 0) fault(c, name);
+  }
+  if (c->row != ROW_COUNT || !c->set.qhpsi || !needed) return;
+  int r = spoolfd < 0 ? -1 : qhpsi_scan(c->set.qhpsi, spoolfd, c->set.qhpsi_timeout, name, sizeof name);
+  if (spoolfd < 0) snprintf(name, sizeof name, "QHPSI: no spooled message");
+  if (r > 0) refuse(c, ROW_DATA_VIRUS, name, strlen(name));
+  else if (r < 0) fault(c, name);
+}
 
 enum row_id content_verdict(struct content *c, int spoolfd, const char **detail, str *hdrs)
 {
-  (void)c; (void)spoolfd; (void)hdrs;
-  *detail = NULL;
-  return ROW_COUNT;
+  if (c->row == ROW_COUNT && c->scan_mime) mime_finish(&c->mime);
+  if (c->row == ROW_COUNT) virus_verdict(c, spoolfd);
+  if (c->row == ROW_COUNT && c->set.spamd.spec) {
+    char d[200];
+    int r = spoolfd < 0 ? -1 : spamd_check(&c->set.spamd, spoolfd, d, sizeof d, c->set.spamheaders ? hdrs : NULL);
+    if (spoolfd < 0) snprintf(d, sizeof d, "spamd: no spooled message");
+    if (r > 0) refuse(c, ROW_DATA_SPAM, d, strlen(d));
+    else if (r < 0) fault(c, d);
+  }
+  *detail = c->row == ROW_COUNT ? NULL : c->detail;
+  return c->row;
 }
 
-void content_end(struct content *c) { free(c); }
+void content_end(struct content *c)
+{
+  if (!c || c == &no_memory) return;
+  if (c->clamd) clamd_close(c->clamd);
+  cdbx_close(&c->types);
+  cdbx_close(&c->loaders);
+  free(c);
+}
