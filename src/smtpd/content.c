@@ -48,11 +48,11 @@ struct content {
   /* the current base64 part */
   size_t nsig;
   char first[MIMETYPE_LEN];
-  char win[LOADER_LEN];
-  size_t winlen;
-  bool blank;                   /* a blank seen on this line */
-  char raw[MIMETYPE_LEN];       /* the line's last raw bytes (for '!') */
-  size_t rawlen;
+  char ring[8];                 /* the last significant characters */
+  unsigned long nring;
+  bool blank;                   /* a blank seen on this line ('!') */
+  char carry[MIMETYPE_LEN];     /* the line's last raw bytes before this piece ('!') */
+  size_t carrylen;
   /* the verdict */
   enum row_id row;              /* ROW_COUNT: nothing found yet */
   char detail[256];
@@ -61,13 +61,10 @@ struct content {
 /* what content_begin() gives when it cannot allocate: a deferral */
 static struct content no_memory = { .row = ROW_DATA_SCANNER_FAILURE, .detail = "out of memory" };
 
-static unsigned char byte_class(unsigned char c)
-{
-  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-      c == '+' || c == '/' || c == '=') return B_SIG;
-  if (c == ' ' || c == '\t') return B_BLANK;
-  return c == '\n' ? B_LF : B_OTHER;
-}
+static const unsigned char byte_class[256] = {
+  ['A' ... 'Z'] = B_SIG, ['a' ... 'z'] = B_SIG, ['0' ... '9'] = B_SIG,
+  ['+'] = B_SIG, ['/'] = B_SIG, ['='] = B_SIG, [' '] = B_BLANK, ['\t'] = B_BLANK, ['\n'] = B_LF,
+};
 
 static void warn(const struct session *s, const char *what)
 {
@@ -108,7 +105,7 @@ static const char *settings_read(const struct session *s, struct settings *set)
   if (v && strcmp(v, "-") != 0) {
     bool plus = v[0] == '+' && v[1];
     const char *c = plus ? v + 1 : v;
-    if (strlen(c) != 1 || byte_class((unsigned char)c[0]) != B_SIG || c[0] == '=')
+    if (strlen(c) != 1 || byte_class[(unsigned char)c[0]] != B_SIG || c[0] == '=')
       return "BADLOADERTYPE: not one base64 character, '+' and one, or '-'";
     if (!(plus && trusted)) { set->loader_on = true; set->loader = c[0]; }
   }
@@ -167,7 +164,7 @@ static bool open_table(struct content *c, struct cdbx *db, const char *name, boo
 static void part_begin(void *ctx)
 {
   struct content *c = ctx;
-  c->nsig = c->winlen = c->rawlen = 0;
+  c->nsig = c->nring = c->carrylen = 0;
   c->blank = false;
 }
 
@@ -179,31 +176,58 @@ static void sig_char(struct content *c, char ch)
       refuse(c, ROW_DATA_BAD_MIME, c->first, MIMETYPE_LEN);
   }
   if (!c->set.loader_on) return;
-  if (c->winlen < LOADER_LEN) c->win[c->winlen++] = ch;
-  else { memmove(c->win, c->win + 1, LOADER_LEN - 1); c->win[LOADER_LEN - 1] = ch; }
-  if (c->winlen == LOADER_LEN && c->win[0] == c->set.loader &&
-      cdbx_find(&c->loaders, c->win, LOADER_LEN, NULL) > 0)
-    refuse(c, ROW_DATA_BAD_LOADER, c->win, LOADER_LEN);
+  c->ring[c->nring++ & 7] = ch;
+  if (c->nring < LOADER_LEN || c->ring[(c->nring - LOADER_LEN) & 7] != c->set.loader) return;
+  char key[LOADER_LEN];
+  for (unsigned j = 0; j < LOADER_LEN; j++) key[j] = c->ring[(c->nring - LOADER_LEN + j) & 7];
+  if (cdbx_find(&c->loaders, key, LOADER_LEN, NULL) > 0) refuse(c, ROW_DATA_BAD_LOADER, key, LOADER_LEN);
 }
 
-static void raw_byte(struct content *c, char ch)
+/* '!': the line's last 9 raw bytes up to p[i], the character after a blank */
+static void refuse_blank(struct content *c, const char *p, size_t line0, size_t i, bool cont)
 {
-  if (c->rawlen < MIMETYPE_LEN) c->raw[c->rawlen++] = ch;
-  else { memmove(c->raw, c->raw + 1, MIMETYPE_LEN - 1); c->raw[MIMETYPE_LEN - 1] = ch; }
+  char d[2 * MIMETYPE_LEN];
+  size_t n = 0, take = i + 1 - line0;
+  if (cont) { memcpy(d, c->carry, c->carrylen); n = c->carrylen; }
+  if (take > MIMETYPE_LEN) { line0 = i + 1 - MIMETYPE_LEN; take = MIMETYPE_LEN; }
+  memcpy(d + n, p + line0, take);
+  n += take;
+  size_t from = n > MIMETYPE_LEN ? n - MIMETYPE_LEN : 0;
+  refuse(c, ROW_DATA_BAD_MIME, d + from, n - from);
+}
+
+/* keep the current line's last bytes for refuse_blank() of the next piece */
+static void keep_carry(struct content *c, const char *p, size_t n, size_t line0, bool cont)
+{
+  char d[2 * MIMETYPE_LEN];
+  size_t k = 0, take = n - line0;
+  if (cont) { memcpy(d, c->carry, c->carrylen); k = c->carrylen; }
+  if (take > MIMETYPE_LEN) { line0 = n - MIMETYPE_LEN; take = MIMETYPE_LEN; }
+  memcpy(d + k, p + line0, take);
+  k += take;
+  size_t from = k > MIMETYPE_LEN ? k - MIMETYPE_LEN : 0;
+  memcpy(c->carry, d + from, k - from);
+  c->carrylen = k - from;
 }
 
 static void part_content(void *ctx, const char *p, size_t n)
 {
   struct content *c = ctx;
-  for (size_t i = 0; i < n && c->row == ROW_COUNT; i++) {
-    unsigned char k = byte_class((unsigned char)p[i]);
-    if (c->set.blanks_on) raw_byte(c, p[i]);
+  if (c->row != ROW_COUNT || (c->nsig >= MIMETYPE_LEN && !c->set.loader_on && !c->set.blanks_on)) return;
+  size_t line0 = 0;                           /* where the current line starts in p */
+  bool cont = true;                           /* ... and whether it started before p */
+  for (size_t i = 0; i < n; i++) {
+    unsigned char k = byte_class[(unsigned char)p[i]];
     if (k == B_SIG) {
-      if (c->blank && c->set.blanks_on) { refuse(c, ROW_DATA_BAD_MIME, c->raw, c->rawlen); break; }
-      sig_char(c, p[i]);
-    } else if (k == B_BLANK) c->blank = true;
-    else if (k == B_LF) { c->blank = false; c->rawlen = 0; }
+      if (c->blank) { refuse_blank(c, p, line0, i, cont); return; }
+      if (c->nsig < MIMETYPE_LEN || c->set.loader_on) {
+        sig_char(c, p[i]);
+        if (c->row != ROW_COUNT) return;
+      }
+    } else if (k == B_BLANK) c->blank = c->set.blanks_on;
+    else if (k == B_LF) { c->blank = false; line0 = i + 1; cont = false; }
   }
+  if (c->set.blanks_on) keep_carry(c, p, n, line0, cont);
 }
 
 struct content *content_begin(struct session *s)

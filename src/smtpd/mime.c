@@ -4,9 +4,10 @@
  * as it can matter: MIME_FIELD_MAX bytes in a header section (enough for
  * any real Content-Type), MIME_HOLD bytes in a body (a boundary line is
  * short). A base64 body line longer than MIME_HOLD cannot be a boundary,
- * so it is reported as it comes instead of being kept. Body lines that do
- * not start with '-' are skipped without copying, and the body of a
- * message that is not multipart is skipped whole.
+ * so it is reported as it comes instead of being kept; so is one that
+ * does not start with '-'. Other body lines that do not start with '-'
+ * are skipped without copying, and the body of a message that is not
+ * multipart is skipped whole.
  */
 #include "mime.h"
 #include <string.h>
@@ -212,8 +213,10 @@ static void line_bytes(struct mime *m, const char *p, size_t n)
 {
   if (m->streaming) { emit(m, p, n); return; }
   if (m->linecut) return;
-  if (!m->in_header && !m->body_base64 && m->linelen == 0 && n && p[0] != '-') {
-    m->linecut = true;                         /* cannot be a boundary, not content */
+  if (!m->in_header && m->linelen == 0 && n && p[0] != '-') {   /* cannot be a boundary */
+    if (!m->body_base64) { m->linecut = true; return; }        /* nor content: skipped */
+    m->streaming = true;                                        /* content: reported as it comes */
+    emit(m, p, n);
     return;
   }
   size_t cap = m->in_header ? sizeof m->line : MIME_HOLD;
