@@ -2,7 +2,7 @@
 scanning with the real clamd (EICAR-only database made here) and with a
 QHPSI scanner command (clamscan), and the fault rule (451, never accepted
 unscanned, never refused for a fault)."""
-import base64, re
+import base64, os, re, shutil, subprocess, tempfile
 import harness as h
 import test_content_lib as t
 
@@ -243,3 +243,36 @@ def test_qhpsi_scanner_missing_or_failing_defers():
                 "451 4.3.0 Temporary failure of the content scanner, please try again later")
     finally:
         srv.stop(); home.cleanup()
+
+
+def test_clamd_stream_limit_error_defers():
+    """clamd's own refusal mid-stream (StreamMaxLength) is a fault: 451
+    with clamd's words, even though our write failed first"""
+    d = tempfile.mkdtemp(prefix="mxgate-clamd-small-")
+    cl = t.Clamd.shared()
+    sock = os.path.join(d, "clamd.sock")
+    with open(os.path.join(d, "clamd.conf"), "w") as fh:
+        fh.write(f"Foreground yes\nLocalSocket {sock}\nDatabaseDirectory {cl.db}\nLogFile {d}/clamd.log\n"
+                 "User root\nStreamMaxLength 1M\n")
+    proc = subprocess.Popen(["clamd", "-c", os.path.join(d, "clamd.conf")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        h.wait_for(lambda: os.path.exists(sock), timeout=60, what="small clamd")
+        msg = t.plain_message("clean text line\n" * 200000)          # 3.2 MB
+        srv, home, code, line, pid = run({"CLAMD": sock, "CLAMD_MAXBYTES": "0"}, msg)
+        try:
+            refused(srv, pid, home, code, line, "Deferred::DATA::Scanner_Failure",
+                    "clamd: answered 'INSTREAM size limit exceeded. ERROR'",
+                    "451 4.3.0 Temporary failure of the content scanner, please try again later")
+        finally:
+            srv.stop(); home.cleanup()
+        # with CLAMD_MAXBYTES below clamd's limit the first part is scanned and the message passes
+        srv, home, code, line, pid = run({"CLAMD": sock, "CLAMD_MAXBYTES": "1000000"}, msg)
+        try:
+            accepted(srv, pid, home, code, line)
+        finally:
+            srv.stop(); home.cleanup()
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
