@@ -224,3 +224,33 @@ def test_sigterm_drains_running_sessions():
         srv.proc.wait(10)
     finally:
         srv.stop(); home.cleanup()
+
+
+def test_systemd_socket_activation():
+    """sockets passed as systemd does (LISTEN_FDS, LISTEN_PID, fd 3)"""
+    home = h.Home()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    logpath = os.path.join(home.dir, "log")
+    fd = sock.fileno()
+    move = "" if fd == 3 else f"exec 3<&{fd} {fd}<&-; "
+    wrapper = move + 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"'
+    with open(logpath, "wb") as log:
+        p = subprocess.Popen(["/bin/bash", "-c", wrapper, "bash", h.prog("mxgate-listen"), "-w", "1:2"],
+                             pass_fds=(fd,), env={"MXGATE_HOME": home.dir, "PATH": os.environ["PATH"]},
+                             stderr=log, start_new_session=True)
+    sock.close()
+    try:
+        h.wait_for(lambda: "tcpserver: status: 0/2" in open(logpath).read(), what="listener")
+        c = h.Client(port)
+        assert c.reply()[1] == ["220 mx.example.test ESMTP"]
+        c.cmd("QUIT")
+        h.wait_for(lambda: re.search(r"tcpserver: ok \d+ 0:127\.0\.0\.1:%d :127\.0\.0\.1::\d+" % port,
+                                     open(logpath).read()), what="ok line")
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(10)
+        home.cleanup()
