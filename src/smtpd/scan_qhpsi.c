@@ -32,7 +32,7 @@ static int split_command(const char *command, char *buf, size_t cap, char **argv
   size_t used = 0;
   bool file_placed = false;
   for (int k = 0; k <= 9; k++) {
-    char var[16];
+    char var[24];
     snprintf(var, sizeof var, "QHPSIARG%d", k);
     const char *src = k == 0 ? command : getenv(var);
     if (!src) continue;
