@@ -16,6 +16,8 @@
 #include "smtpd.h"
 #include "content.h"
 #include "mime.h"
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,13 +75,18 @@ static void warn(const struct session *s, const char *what)
   if (n > 0 && write(s->logfd, line, (size_t)n) < 0) { /* the log is gone */ }
 }
 
-static unsigned long env_ulong(const char *name, unsigned long def)
+/* a number variable: def when unset; false when it is not a number in 0..max */
+static bool env_number(const char *name, unsigned long long def, unsigned long long max, unsigned long long *out)
 {
   const char *v = getenv(name);
-  if (!v || !*v) return def;
+  *out = def;
+  if (!v || !*v) return true;
   char *end;
-  unsigned long u = strtoul(v, &end, 10);
-  return *end ? def : u;
+  errno = 0;
+  unsigned long long u = strtoull(v, &end, 10);
+  if (*end || errno || v[0] == '-' || u > max) return false;
+  *out = u;
+  return true;
 }
 
 static const char *env_set(const char *name)
@@ -112,16 +119,19 @@ static const char *settings_read(const struct session *s, struct settings *set)
   set->clamd = env_set("CLAMD");
   set->qhpsi = env_set("QHPSI");
   set->base64_only = getenv("BASE64") != NULL;
-  set->clamd_timeout = (int)env_ulong("CLAMD_TIMEOUT", 60);
-  set->clamd_maxbytes = env_ulong("CLAMD_MAXBYTES", CLAMD_MAXBYTES_DEFAULT);
-  set->qhpsi_timeout = (int)env_ulong("QHPSI_TIMEOUT", 120);
   set->spamd.spec = env_set("SPAMD");
   set->spamd.user = env_set("SPAMD_USER");
-  set->spamd.timeout = (int)env_ulong("SPAMD_TIMEOUT", 120);
-  set->spamd.maxbytes = env_ulong("SPAMD_MAXBYTES", SPAMD_MAXBYTES_DEFAULT);
   set->spamheaders = getenv("SPAMHEADERS") != NULL;
-  if (set->clamd_timeout <= 0 || set->qhpsi_timeout <= 0 || set->spamd.timeout <= 0)
-    return "CLAMD_TIMEOUT, QHPSI_TIMEOUT, SPAMD_TIMEOUT: not a positive number";
+  unsigned long long ct, qt, st;
+  if (!env_number("CLAMD_TIMEOUT", 60, 86400, &ct) || !env_number("QHPSI_TIMEOUT", 120, 86400, &qt) ||
+      !env_number("SPAMD_TIMEOUT", 120, 86400, &st) || !ct || !qt || !st)
+    return "CLAMD_TIMEOUT, QHPSI_TIMEOUT, SPAMD_TIMEOUT: not a number of seconds from 1 to 86400";
+  if (!env_number("CLAMD_MAXBYTES", CLAMD_MAXBYTES_DEFAULT, ULLONG_MAX, &set->clamd_maxbytes) ||
+      !env_number("SPAMD_MAXBYTES", SPAMD_MAXBYTES_DEFAULT, ULLONG_MAX, &set->spamd.maxbytes))
+    return "CLAMD_MAXBYTES, SPAMD_MAXBYTES: not a number";
+  set->clamd_timeout = (int)ct;
+  set->qhpsi_timeout = (int)qt;
+  set->spamd.timeout = (int)st;
   return NULL;
 }
 

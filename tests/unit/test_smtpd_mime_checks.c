@@ -145,6 +145,11 @@ static void bad_settings_and_missing_cdb_defer_or_warn(void **st)
   expect(ATTACH("QUJD"), ROW_DATA_SCANNER_FAILURE, "BADLOADERTYPE: not one base64 character, '+' and one, or '-'");
   env("x", NULL);
   expect(ATTACH("QUJD"), ROW_DATA_SCANNER_FAILURE, "BADMIMETYPE: not '', '!', '+' or '-'");
+  env("", NULL);
+  setenv("SPAMD_TIMEOUT", "10s", 1);
+  expect(ATTACH("QUJD"), ROW_DATA_SCANNER_FAILURE,
+         "CLAMD_TIMEOUT, QHPSI_TIMEOUT, SPAMD_TIMEOUT: not a number of seconds from 1 to 86400");
+  unsetenv("SPAMD_TIMEOUT");
   char path[512];
   snprintf(path, sizeof path, "%s/control/badmimetypes.cdb", home);
   rename(path, "/tmp/mxgate-unit-mime-moved");
