@@ -112,6 +112,7 @@ static bool take_address(struct session *s, struct rcpt *r, const char *arg, siz
   while (*params == ' ') params++;
   if (params < arg + len) { reply(s, "555 5.5.4 Unsupported RCPT parameter"); return false; }
   if (r->addr.len == 0) { reply(s, "501 5.1.3 Empty recipient address"); return false; }
+  localip_rewrite(s->cfg, &r->addr);
   if (!memchr(r->addr.s, '@', r->addr.len)) {       /* qmail: no domain, no relay question */
     r->no_at = true;
     str_catc(&r->addr, '@');

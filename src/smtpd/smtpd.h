@@ -116,6 +116,9 @@ bool tls_offered(const struct session *s);
 void smtp_starttls(struct session *s, const char *arg, size_t len);
 bool tls_implicit(struct session *s);
 
+/* localip.c */
+void localip_rewrite(const struct smtpd_config *cfg, str *addr);
+
 /* grey.c */
 enum row_id grey_check(struct session *s, struct rcpt *r);
 
