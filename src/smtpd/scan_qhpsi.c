@@ -4,11 +4,15 @@
  * 0 is clean, 1 infected, anything else (or no exit within QHPSI_TIMEOUT
  * seconds) a fault. No shell is involved: QHPSI is split on blanks into
  * the argument vector, the words of QHPSIARG1..QHPSIARG9 follow, and the
- * message file is given as /dev/fd/0 -- in place of a word "%s", else as
- * the last argument. The message (the spooled file, unlinked) is the
- * scanner's standard input as well; its output goes to /dev/null, so it
- * can neither reach the client nor break a log line. The row's detail is
- * the scanner's name (argv[0] without its directory).
+ * message file's path comes in place of a word "%s", else last. The spool
+ * file data.c made has no name (O_TMPFILE), and scanners skip symlinks
+ * such as /dev/fd/N (clamdscan says "OK" for them!), so for the scan it is
+ * linked as "message" into a new private directory beside it (mode 0700:
+ * a scanner daemon of another user needs the descriptor, e.g. clamdscan
+ * --fdpass) and unlinked after. The message is the scanner's standard
+ * input as well; its output goes to /dev/null, so it can neither reach the
+ * client nor break a log line. The row's detail is the scanner's name
+ * (argv[0] without its directory).
  */
 #include "smtpd.h"
 #include "content.h"
@@ -23,10 +27,9 @@
 #include <unistd.h>
 
 #define QHPSI_ARGS 40
-#define QHPSI_FILE "/dev/fd/0"
 
 /* words of QHPSI and QHPSIARGn into argv (pointing into buf) */
-static int split_command(const char *command, char *buf, size_t cap, char **argv)
+static int split_command(const char *command, char *file, char *buf, size_t cap, char **argv)
 {
   int argc = 0;
   size_t used = 0;
@@ -42,12 +45,12 @@ static int split_command(const char *command, char *buf, size_t cap, char **argv
     used += l + 1;
     for (char *save = NULL, *t = strtok_r(w, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
       if (argc >= QHPSI_ARGS - 2) return -1;
-      if (strcmp(t, "%s") == 0) { t = (char *)QHPSI_FILE; file_placed = true; }
+      if (strcmp(t, "%s") == 0) { t = file; file_placed = true; }
       argv[argc++] = t;
     }
   }
   if (argc == 0) return -1;
-  if (!file_placed) argv[argc++] = (char *)QHPSI_FILE;
+  if (!file_placed) argv[argc++] = file;
   argv[argc] = NULL;
   return argc;
 }
@@ -85,13 +88,25 @@ static int wait_scanner(pid_t pid, int timeout)
   }
 }
 
-int qhpsi_scan(const char *command, int spoolfd, int timeout, char *name, size_t cap)
+/* dir/message: a name for the unnamed spool file, in a new private dir */
+static bool name_spool(int spoolfd, char *dir, size_t dcap, char *file, size_t fcap)
 {
-  char buf[4096], *argv[QHPSI_ARGS];
-  if (split_command(command, buf, sizeof buf, argv) < 0) {
-    snprintf(name, cap, "QHPSI: unusable command");
-    return -1;
-  }
+  const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  char proc[64];
+  if ((size_t)snprintf(dir, dcap, "%s/mxgate-qhpsi-XXXXXX", tmp) >= dcap || !mkdtemp(dir)) return false;
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", spoolfd);
+  if ((size_t)snprintf(file, fcap, "%s/message", dir) < fcap &&
+      linkat(AT_FDCWD, proc, AT_FDCWD, file, AT_SYMLINK_FOLLOW) == 0)
+    return true;
+  int e = errno;
+  rmdir(dir);
+  errno = e;
+  return false;
+}
+
+/* the scanner's verdict on the named message */
+static int run_scanner(char **argv, int spoolfd, int timeout, char *name, size_t cap)
+{
   const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
   if (!*base) base = "AV scanner";
   int errpipe[2];
@@ -116,4 +131,21 @@ int qhpsi_scan(const char *command, int spoolfd, int timeout, char *name, size_t
   if (WIFEXITED(st)) snprintf(name, cap, "QHPSI: %s exited %d", base, WEXITSTATUS(st));
   else snprintf(name, cap, "QHPSI: %s killed by signal %d", base, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
   return -1;
+}
+
+int qhpsi_scan(const char *command, int spoolfd, int timeout, char *name, size_t cap)
+{
+  char buf[4096], dir[4096], file[4200], *argv[QHPSI_ARGS];
+  if (split_command(command, file, buf, sizeof buf, argv) < 0) {
+    snprintf(name, cap, "QHPSI: unusable command");
+    return -1;
+  }
+  if (!name_spool(spoolfd, dir, sizeof dir, file, sizeof file)) {
+    snprintf(name, cap, "QHPSI: cannot name the message file: %s", strerror(errno));
+    return -1;
+  }
+  int r = run_scanner(argv, spoolfd, timeout, name, cap);
+  unlink(file);
+  rmdir(dir);
+  return r;
 }

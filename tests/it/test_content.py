@@ -276,3 +276,29 @@ def test_clamd_stream_limit_error_defers():
         os.killpg(proc.pid, 15)
         proc.wait(10)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_qhpsi_clamdscan_fdpass_gets_a_real_file_and_leaves_none():
+    """clamdscan skips symlinks such as /dev/fd/0 (and says OK): the spool
+    file is given a real name for the scan, removed afterwards"""
+    cl = t.Clamd.shared()
+    tmp = tempfile.mkdtemp(prefix="mxgate-tmpdir-")
+    conf = os.path.join(tmp, "clamdscan.conf")
+    with open(conf, "w") as fh:
+        fh.write(f"LocalSocket {cl.sock}\n")
+    env = {"QHPSI": f"clamdscan --config-file={conf} --fdpass --no-summary", "TMPDIR": tmp}
+    try:
+        srv, home, code, line, pid = run(env, eicar_attached())
+        try:
+            refused(srv, pid, home, code, line, "Reject::DATA::Virus_Infected", "clamdscan",
+                    "554 5.7.1 Message contains a virus")
+        finally:
+            srv.stop(); home.cleanup()
+        srv, home, code, line, pid = run(env, t.plain_message())
+        try:
+            accepted(srv, pid, home, code, line)
+        finally:
+            srv.stop(); home.cleanup()
+        assert os.listdir(tmp) == ["clamdscan.conf"], os.listdir(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
