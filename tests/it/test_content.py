@@ -2,7 +2,7 @@
 scanning with the real clamd (EICAR-only database made here) and with a
 QHPSI scanner command (clamscan), and the fault rule (451, never accepted
 unscanned, never refused for a fault)."""
-import base64, os, re, shutil, subprocess, tempfile
+import base64, os, re, shutil, socket, subprocess, tempfile
 import harness as h
 import test_content_lib as t
 
@@ -302,3 +302,22 @@ def test_qhpsi_clamdscan_fdpass_gets_a_real_file_and_leaves_none():
         assert os.listdir(tmp) == ["clamdscan.conf"], os.listdir(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_hung_scanners_time_out_to_a_deferral():
+    """clamd or spamd that accept and never answer: 451 after the timeout"""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    port = hung.getsockname()[1]
+    try:
+        for env, detail in (({"CLAMD": f"127.0.0.1#{port}", "CLAMD_TIMEOUT": "1"}, "clamd: read timeout"),
+                            ({"SPAMD": f"127.0.0.1#{port}", "SPAMD_TIMEOUT": "1"}, "spamd: read timeout")):
+            srv, home, code, line, pid = run(env, t.plain_message())
+            try:
+                refused(srv, pid, home, code, line, "Deferred::DATA::Scanner_Failure", detail,
+                        "451 4.3.0 Temporary failure of the content scanner, please try again later")
+            finally:
+                srv.stop(); home.cleanup()
+    finally:
+        hung.close()
