@@ -24,6 +24,7 @@
 
 #define CLAMD_CHUNK 65536
 #define CLAMD_ANSWER_MAX 1024
+#define CLAMD_CONNECT_MAX 10           /* seconds: the client waits for its 354 meanwhile */
 
 struct clamd {
   int fd;
@@ -69,7 +70,7 @@ struct clamd *clamd_open(const char *spec, int timeout, unsigned long long maxby
   struct clamd *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->maxbytes = maxbytes;
-  c->fd = netaddr_connect(spec, timeout * 1000);
+  c->fd = netaddr_connect(spec, (timeout < CLAMD_CONNECT_MAX ? timeout : CLAMD_CONNECT_MAX) * 1000);
   if (c->fd < 0) {
     char what[160];
     snprintf(what, sizeof what, "cannot connect to %s", spec);
