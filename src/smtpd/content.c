@@ -261,7 +261,7 @@ struct content *content_begin(struct session *s)
   return c;
 }
 
-bool content_adds_headers(const struct content *c)
+bool content_needs_spool(const struct content *c)
 {
   return c->row == ROW_COUNT && (c->set.qhpsi || c->set.spamd.spec);
 }

@@ -23,7 +23,7 @@ struct content *content_begin(struct session *s);
 /* whether data.c must spool the message to a file for the verdict: the
  * verdict may come with headers to prepend (SPAMHEADERS), or a check reads
  * the whole message (QHPSI runs on the file, spamd needs its length) */
-bool content_adds_headers(const struct content *c);
+bool content_needs_spool(const struct content *c);
 void content_feed(struct content *c, const char *p, size_t n);
 /* at the end of data: ROW_COUNT (accept) or the deciding row; *detail is
  * the row's detail (may be NULL); headers to prepend are appended to hdrs,

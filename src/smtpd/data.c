@@ -231,7 +231,7 @@ static bool body_start(struct session *s, struct body *b, struct queue_job *q, c
   b->limit = s->conn.databytes;
   b->spoolfd = -1;
   b->content = content_begin(s);
-  if (b->content && content_adds_headers(b->content)) {
+  if (b->content && content_needs_spool(b->content)) {
     b->spoolfd = open(getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
                       O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     return b->spoolfd >= 0;

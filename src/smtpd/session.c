@@ -9,6 +9,7 @@
  */
 #include "smtpd.h"
 #include "control.h"
+#include "content.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -196,6 +197,13 @@ int session_run(struct session *s)
 {
   str line = STR_INIT(SMTP_LINE_MAX + 2);
   char greet[600];
+  const char *bad = content_config_error(s);
+  if (bad) {                                  /* a bad setting is a clear error, never ignored */
+    fprintf(stderr, "mxgate-smtpd: fatal: %s\n", bad);
+    reply(s, "421 4.3.5 Server configuration error; try again later");
+    io_flush(&s->out);
+    return 0;
+  }
   if (!tls_implicit(s)) return 0;
   snprintf(greet, sizeof greet, "220 %s ESMTP", str_cstr((str *)&s->cfg->greeting));
   reply(s, greet);
