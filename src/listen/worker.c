@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,16 @@ extern char **environ;
 static volatile sig_atomic_t stop_requested;
 static void on_stop(int sig) { (void)sig; stop_requested = 1; }
 
-static void logline(const char *fmt, const char *a, const char *b, long n)
+/* one tcpserver-style line, one write(2) */
+static void logline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logline(const char *fmt, ...)
 {
   char buf[512];
-  int len = snprintf(buf, sizeof buf, fmt, n, a, b);
-  if (len > 0 && write(2, buf, (size_t)len) < 0) { /* the log is gone */ }
+  va_list ap;
+  va_start(ap, fmt);
+  int len = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (len > 0 && write(2, buf, (size_t)len < sizeof buf ? (size_t)len : sizeof buf - 1) < 0) { /* the log is gone */ }
 }
 
 static void status_line(const struct pool_shared *sh, const struct listen_config *c)
@@ -89,7 +95,7 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
   snprintf(sh->slots[slot].ip, sizeof sh->slots[slot].ip, "%s", rip);
   sh->slots[slot].busy = 1;
   status_line(sh, c);
-  logline("tcpserver: pid %ld from %s%s\n", rip, "", pid);
+  logline("tcpserver: pid %ld from %s\n", pid, rip);
   snprintf(where, sizeof where, "0:%s:%s :%s::%s", lip, lport, rip, rport);
   char *rules[LISTEN_ENV_MAX * 4];
   int nrules = 0;
@@ -100,11 +106,11 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
       const char *msg = "421 4.7.0 Too many connections from your address; try again later\r\n";
       if (write(fd, msg, strlen(msg)) < 0) { /* client already gone */ }
     }
-    logline("tcpserver: deny %ld %s%s\n", where, "", pid);
+    logline("tcpserver: deny %ld %s\n", pid, where);
     close(fd);
-    logline("tcpserver: end %ld status %s%s\n", "25600", "", pid);
+    logline("tcpserver: end %ld status 25600\n", pid);
   } else {
-    logline("tcpserver: ok %ld %s%s\n", where, "", pid);
+    logline("tcpserver: ok %ld %s\n", pid, where);
     session_env(base, l, lip, lport, rip, rport, rules, nrules);
     dup2(fd, 0); dup2(fd, 1);
     close(fd);
@@ -121,7 +127,7 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
     int null = open("/dev/null", O_RDWR);       /* fds 0 and 1 stay taken */
     dup2(null, 0); dup2(null, 1);
     if (null > 1) close(null);
-    logline("tcpserver: end %ld status %s%s\n", "0", "", pid);
+    logline("tcpserver: end %ld status 0\n", pid);
   }
   clearenv();                                 /* no pointer into the rules stays in environ */
   for (char **e = base; *e; e++) putenv(*e);

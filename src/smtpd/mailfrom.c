@@ -129,6 +129,7 @@ void smtp_mail(struct session *s, const char *arg, size_t len)
   s->rcpt_count = s->rcpt_accepted = 0;
   s->envelope.len = 0;
   s->first_rcpt.len = 0;
-  s->bmf_form = badmailfrom_check(s);
+  s->bmf_form[0] = badmailfrom_check(s);
+  s->bmf_form[1] = 0;
   reply(s, "250 2.1.0 Sender ok");
 }

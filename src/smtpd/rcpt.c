@@ -46,10 +46,8 @@ static enum row_id check_recipients(struct session *s, struct rcpt *r)
 
 static enum row_id check_badmailfrom(struct session *s, struct rcpt *r)
 {
-  static char form[2];
-  if (!s->bmf_form || s->bmf_form == '?') return ROW_NONE;
-  form[0] = s->bmf_form;
-  r->detail = form;
+  if (!s->bmf_form[0] || s->bmf_form[0] == '?') return ROW_NONE;
+  r->detail = s->bmf_form;
   return ROW_ORIG_BAD_MAILFROM;
 }
 

@@ -153,7 +153,7 @@ void session_reset_transaction(struct session *s)
   s->mailfrom.len = 0;
   s->envelope.len = 0;
   s->first_rcpt.len = 0;
-  s->bmf_form = 0;
+  s->bmf_form[0] = 0;
   s->rcpt_count = s->rcpt_accepted = 0;
 }
 

@@ -82,7 +82,7 @@ struct session {
   /* transaction state (reset by RSET, HELO, EHLO, end of DATA) */
   bool seen_mail, smtputf8, size_too_big;
   str mailfrom;
-  char bmf_form;                /* badmailfrom verdict: 0, '?' bypass, or the form */
+  char bmf_form[2];             /* badmailfrom verdict: "", "?" (bypass), or the form as the detail */
   str envelope;                 /* "Taddr\0" per accepted recipient */
   str first_rcpt;
   unsigned long rcpt_count, rcpt_accepted, rcpt_failed;
