@@ -77,6 +77,23 @@ class MxgateTcpserver:
         self.home.cleanup()
 
 
+class MxgateListen:
+    name = "mxgate/listen"
+
+    def __init__(self):
+        self.home = h.Home(domains=("bench.test",), users=("u",))
+        self.srv = h.Listener(env={"MXGATE_HOME": self.home.dir}, workers="24:256", options=["-n", "100000"])
+        self.port = self.srv.port
+
+    def session_pids(self):
+        # the workers serving sessions (the listener parent is not per-session memory)
+        return [p for p in pgrep(f"^{os.path.join(BIN, 'mxgate-listen')}") if p != self.srv.proc.pid]
+
+    def stop(self):
+        self.srv.stop()
+        self.home.cleanup()
+
+
 def messages_per_s(port, size, count):
     t0 = time.monotonic()
     subprocess.run(["smtp-source", "-s", "20", "-m", str(count), "-l", str(size), "-f", "bench@client.test",
@@ -106,7 +123,7 @@ def main():
     quick = os.environ.get("BENCH_QUICK")
     n1, n100, ns = (400, 100, 2000) if quick else (2000, 500, 10000)
     results = {}
-    for cls in (Postfix, MxgateTcpserver):
+    for cls in (Postfix, MxgateTcpserver, MxgateListen):
         srv = cls()
         try:
             messages_per_s(srv.port, 1024, 100)                 # warm up
