@@ -43,7 +43,7 @@ static enum outcome void_lookup(struct spf_run *run, const char *name)
   return NOMATCH;
 }
 
-static bool in_cidr(const struct dns_ip *ip, const struct dns_ip *net, int bits)
+bool spf_cidr_match(const struct dns_ip *ip, const struct dns_ip *net, int bits)
 {
   int bytes = bits / 8, rest = bits % 8;
   if (ip->family != net->family) return false;
@@ -65,7 +65,7 @@ static enum outcome address_match(struct spf_run *run, const char *name,
   if (s == DNS_TEMP) o = problem(run, TEMPERR, "DNS failure looking up", name);
   else if ((s == DNS_NXDOMAIN || s == DNS_NODATA) && primary) o = void_lookup(run, name);
   for (unsigned i = 0; s == DNS_FOUND && i < ips->n && o == NOMATCH; i++)
-    if (in_cidr(&run->ip, &ips->ip[i], run->ip.family == AF_INET ? t->cidr4 : t->cidr6)) o = MATCH;
+    if (spf_cidr_match(&run->ip, &ips->ip[i], run->ip.family == AF_INET ? t->cidr4 : t->cidr6)) o = MATCH;
   free(ips);
   return o;
 }
@@ -112,7 +112,7 @@ static enum outcome term_match(struct spf_run *run, const char *domain, const st
   enum outcome o;
   if (t->mech == MECH_ALL) return MATCH;
   if (t->mech == MECH_IP4 || t->mech == MECH_IP6)
-    return in_cidr(&run->ip, &t->net, t->mech == MECH_IP4 ? t->cidr4 : t->cidr6) ? MATCH : NOMATCH;
+    return spf_cidr_match(&run->ip, &t->net, t->mech == MECH_IP4 ? t->cidr4 : t->cidr6) ? MATCH : NOMATCH;
   if ((o = count_lookup(run)) != NOMATCH) return o;
   if (!t->spec) snprintf(target, sizeof target, "%s", domain);
   else if (!spf_expand_domain(run, domain, t->spec, t->speclen, target, sizeof target))

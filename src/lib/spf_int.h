@@ -75,5 +75,7 @@ bool spf_ptr_validated(struct spf_run *run, unsigned i);
 /* is name equal to domain or a subdomain of it */
 bool spf_name_within(const char *name, const char *domain);
 long long spf_now_ms(void);
+/* is ip within net/bits (same family only: IPv4 never matches ip6:) */
+bool spf_cidr_match(const struct dns_ip *ip, const struct dns_ip *net, int bits);
 
 #endif
