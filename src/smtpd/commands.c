@@ -20,6 +20,7 @@ static void set_helo(struct session *s, const char *arg, size_t len, bool esmtp)
   while (len && arg[len - 1] == ' ') len--;
   str_copyb(&s->helo, arg, len);
   s->seen_helo = true;
+  s->helo_dns = 0;
   s->esmtp = esmtp;
   session_reset_transaction(s);
 }

@@ -45,6 +45,7 @@ enum row_id helo_check(struct session *s, struct rcpt *r)
   if (require && (!s->seen_helo || s->helo.len == 0)) { r->detail = "!"; return ROW_SNDR_BAD_HELO; }
   if (m == '!') return ROW_NONE;
   char form = badhelo_match(s);
+  s->helo_exempt = form == 'X';
   if (form == 'X') return ROW_NONE;
   if (form) { r->detail = form == '.' ? "." : "*"; return ROW_SNDR_BAD_HELO; }
   if (m == '=' && (!s->conn.have_remotehost ||

@@ -131,5 +131,7 @@ void smtp_mail(struct session *s, const char *arg, size_t len)
   s->first_rcpt.len = 0;
   s->bmf_form[0] = badmailfrom_check(s);
   s->bmf_form[1] = 0;
+  s->mf_dns = 0;
+  spf_reset(s);
   reply(s, "250 2.1.0 Sender ok");
 }

@@ -69,7 +69,8 @@ static enum row_id check_maxrcpt(struct session *s, struct rcpt *r)
 }
 
 static const rcpt_check_fn remote_checks[] = {
-  mav_check_remote, helo_check, check_relay, check_tarpit, check_recipients, grey_check,
+  mav_check_remote, helo_check, helo_dns_check, mf_dns_check, check_relay, check_tarpit,
+  check_recipients, spf_rcpt_check, grey_check,
 };
 static const rcpt_check_fn local_checks[] = {
   mav_check_local,
@@ -99,6 +100,14 @@ static enum row_id accept_row(const struct session *s, const struct rcpt *r)
   if (s->authenticated) return s->auth_row;
   if (s->conn.relayclient || s->cert_relay) return ROW_SNDR_RELAY_CLIENT;
   if (r->relay_mailfrom) return ROW_ORIG_RELAY_MAILFROM;
+  if (spf_passed(s)) {
+    switch (r->accept) {
+    case ROW_RCPT_CDB: return ROW_SPF_CDB;
+    case ROW_RCPT_PAM: return ROW_SPF_PAM;
+    case ROW_RCPT_WILD: return ROW_SPF_WILD;
+    default: return ROW_SPF_RCPTHOSTS;
+    }
+  }
   return r->accept;
 }
 
@@ -136,6 +145,9 @@ void smtp_rcpt(struct session *s, const char *arg, size_t len)
     row = run_checks(s, &r, common_checks, sizeof common_checks / sizeof *common_checks);
   if (row == ROW_COUNT + 1) {
     reply(s, "451 4.3.0 Temporary failure looking up the recipient");
+  } else if (row != ROW_NONE && r.reply_text) {
+    decide_log(s, row, r.addr.s, r.addr.len, r.detail);
+    reply_code(s, row_get(row)->code, row_get(row)->estatus, r.reply_text);
   } else if (row != ROW_NONE) {
     decide(s, row, r.addr.s, r.addr.len, r.detail);
   } else {

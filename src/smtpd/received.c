@@ -52,6 +52,7 @@ bool received_header(struct session *s, str *out)
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  if (!s->conn.relayclient && !s->authenticated) spf_header(s, out);
   str_cats(out, "Received: from ");
   if (s->seen_helo && s->helo.len) cat_clean(out, s->helo.s, s->helo.len);
   else str_cats(out, "unknown");

@@ -10,6 +10,7 @@
 #include "smtpd.h"
 #include "control.h"
 #include "content.h"
+#include "dns.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -56,7 +57,8 @@ int smtpd_config_load(struct smtpd_config *cfg, const char *argv0)
 {
   memset(cfg, 0, sizeof *cfg);
   str *all[] = { &cfg->me, &cfg->greeting, &cfg->localiphost, &cfg->rcpthosts, &cfg->badmailfrom,
-                 &cfg->badrcptto, &cfg->badhelo, &cfg->relaymailfrom, &cfg->recipients };
+                 &cfg->badrcptto, &cfg->badhelo, &cfg->relaymailfrom, &cfg->recipients,
+                 &cfg->spflocalrules, &cfg->spfexplain };
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) all[i]->max = 64 << 20;
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
@@ -72,6 +74,8 @@ int smtpd_config_load(struct smtpd_config *cfg, const char *argv0)
       readlist(&cfg->badrcptto, "badrcptto") < 0 || readlist(&cfg->relaymailfrom, "relaymailfrom") < 0 ||
       readlist(&cfg->recipients, "recipients") < 0)
     return -1;
+  if (control_readline(&cfg->spflocalrules, "spflocalrules", NULL) < 0) { config_error("control/spflocalrules"); return -1; }
+  if (control_readline(&cfg->spfexplain, "spfexplain", NULL) < 0) { config_error("control/spfexplain"); return -1; }
   int r = readlist(&cfg->badhelo, "badhelo");
   if (r < 0) return -1;
   cfg->have_badhelo = r > 0;
@@ -154,6 +158,8 @@ void session_reset_transaction(struct session *s)
   s->envelope.len = 0;
   s->first_rcpt.len = 0;
   s->bmf_form[0] = 0;
+  s->mf_dns = 0;
+  spf_reset(s);
   s->rcpt_count = s->rcpt_accepted = 0;
 }
 
@@ -184,6 +190,10 @@ void session_free(struct session *s)
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) str_free(all[i]);
   tls_end(s->tls_conn);
   s->tls_conn = NULL;
+  if (s->dns) dns_close(s->dns);
+  s->dns = NULL;
+  free(s->spf);
+  s->spf = NULL;
 }
 
 const char *session_protocol(const struct session *s, char *buf, size_t cap)
@@ -198,6 +208,7 @@ int session_run(struct session *s)
   str line = STR_INIT(SMTP_LINE_MAX + 2);
   char greet[600];
   const char *bad = content_config_error(s);
+  if (!bad && spf_level() < 0) bad = "SPF: not a level from 0 to 6";
   if (bad) {                                  /* a bad setting is a clear error, never ignored */
     fprintf(stderr, "mxgate-smtpd: fatal: %s\n", bad);
     reply(s, "421 4.3.5 Server configuration error; try again later");

@@ -27,6 +27,7 @@ struct smtpd_config {
   unsigned long databytes;      /* 0: no limit */
   unsigned long timeout;        /* seconds, every read and write */
   str rcpthosts, badmailfrom, badrcptto, badhelo, relaymailfrom, recipients;
+  str spflocalrules, spfexplain;
   bool have_badhelo;
   struct cdbx morercpthosts;
   char queue_program[4096];
@@ -53,6 +54,7 @@ struct auth_policy {
 struct rcpt {
   str addr;                     /* the address as it will be queued */
   const char *detail;           /* detail of the deciding row, or NULL */
+  const char *reply_text;       /* replaces the row's reply text (SPF explanation), or NULL */
   enum row_id accept;           /* the Accept::RCPT/SPF row of the recipients check */
   bool no_at;                   /* given without a domain: qmail lets it through rcpthosts */
   bool relay_mailfrom;          /* relaying granted by control/relaymailfrom */
@@ -77,6 +79,12 @@ struct session {
   enum row_id auth_row;         /* Accept::AUTH::<mechanism> once authenticated */
   bool auth_failed;
   bool cert_relay;              /* a valid client certificate (UCSPITLS ? or @) */
+  struct dns *dns;              /* resolver, opened on first use */
+  bool helo_exempt;             /* badhelo "name!": no HELO checks at all */
+  int helo_dns;                 /* HELOCHECK A/M verdict for this HELO: 0 unknown, 1 ok, 2 none */
+  int mf_dns;                   /* MFDNSCHECK verdict for this sender: 0 unknown, 1 ok, 2 none */
+  struct spf_answer *spf;       /* the transaction's SPF verdict, once spf_done */
+  bool spf_done;
   unsigned auth_failures;
   unsigned errors;              /* unrecognised commands so far */
   /* transaction state (reset by RSET, HELO, EHLO, end of DATA) */
@@ -118,6 +126,19 @@ bool tls_implicit(struct session *s);
 
 /* localip.c */
 void localip_rewrite(const struct smtpd_config *cfg, str *addr);
+
+/* dnscheck.c */
+struct dns *session_dns(struct session *s);
+enum row_id helo_dns_check(struct session *s, struct rcpt *r);
+enum row_id mf_dns_check(struct session *s, struct rcpt *r);
+
+/* spfcheck.c */
+struct spf_answer;
+int spf_level(void);
+enum row_id spf_rcpt_check(struct session *s, struct rcpt *r);
+bool spf_passed(const struct session *s);
+void spf_header(struct session *s, str *out);
+void spf_reset(struct session *s);
 
 /* grey.c */
 enum row_id grey_check(struct session *s, struct rcpt *r);

@@ -233,3 +233,38 @@ class Client:
             self.sock.close()
         except OSError:
             pass
+
+
+class Dnsmasq:
+    """a real DNS server (dnsmasq) on 127.0.0.1:free port; args are its
+    record options (--host-record=..., --mx-host=..., --txt-record=...);
+    every other name under .test is NXDOMAIN; forward maps a zone to
+    another server ("zone": port), e.g. a responder that fails on purpose"""
+
+    def __init__(self, records, forward=None):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="mxgate-dns-")
+        cmd = ["dnsmasq", "--no-daemon", f"--port={self.port}", "--listen-address=127.0.0.1",
+               "--bind-interfaces", "--no-resolv", "--no-hosts", "--local=/test/", "--no-negcache",
+               f"--pid-file={self.dir}/pid"]
+        for zone, port in (forward or {}).items():
+            cmd.append(f"--server=/{zone}/127.0.0.1#{port}")
+        cmd += list(records)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._up, what="dnsmasq")
+        self.spec = f"127.0.0.1#{self.port}"      # for DNSCACHEIP
+
+    def _up(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("dnsmasq exited")
+        r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(self.port), "@127.0.0.1",
+                            "version.bind", "CH", "TXT"], capture_output=True, text=True)
+        return r.returncode == 0
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
