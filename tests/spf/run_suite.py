@@ -32,13 +32,13 @@ def suite_path():
     return os.environ.get("SPF_SUITE") or DEFAULT_SUITE
 
 
-def build_probe(outdir):
-    """compile spf_probe from the library sources it needs; its path"""
+def build_probe(outdir, name="spf_probe"):
+    """compile tests/spf/NAME.c with the library sources it needs; its path"""
     lib = os.path.join(TOP, "src", "lib")
-    srcs = [os.path.join(HERE, "spf_probe.c"), os.path.join(lib, "str.c")]
+    srcs = [os.path.join(HERE, name + ".c"), os.path.join(lib, "str.c")]
     srcs += sorted(os.path.join(lib, f) for f in os.listdir(lib)
                    if (f.startswith("dns") or f.startswith("spf")) and f.endswith(".c"))
-    out = os.path.join(outdir, "spf_probe")
+    out = os.path.join(outdir, name)
     cc = os.environ.get("CC", "cc")
     subprocess.run([cc] + CFLAGS + ["-I" + lib, "-o", out] + srcs + ["-lcares"], check=True)
     return out
