@@ -183,15 +183,16 @@ static void wait_reply(struct dns *d, struct reply *r, long long deadline)
     ares_socket_t socks[ARES_GETSOCK_MAXNUM];
     struct pollfd pfd[ARES_GETSOCK_MAXNUM];
     struct timeval maxtv, tv, *tvp;
-    int bits = ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
+    /* the ARES_GETSOCK_* macros shift a signed 1 into the sign bit */
+    unsigned bits = (unsigned)ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
     int n = 0, i, wait;
     long long left = deadline - now_ms();
 
     if (left <= 0) { ares_cancel(d->ch); break; }
     for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
       short ev = 0;
-      if (ARES_GETSOCK_READABLE(bits, i)) ev |= POLLIN;
-      if (ARES_GETSOCK_WRITABLE(bits, i)) ev |= POLLOUT;
+      if (bits & (1u << i)) ev |= POLLIN;
+      if (bits & (1u << (i + ARES_GETSOCK_MAXNUM))) ev |= POLLOUT;
       if (!ev) continue;
       pfd[n].fd = socks[i];
       pfd[n].events = ev;
