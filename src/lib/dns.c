@@ -77,10 +77,23 @@ static bool servers_csv(const char *spec, char *csv, size_t cap)
   return used > 0;
 }
 
-struct dns *dns_open(const char *servers, char *err, size_t errlen)
+/* a channel whose tries share total_ms: a third each, 2 tries (c-ares
+ * doubles the second round); our own deadline in dns_query caps the sum */
+static bool new_channel(ares_channel *ch, int total_ms)
 {
   struct ares_options opt;
-  int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+  memset(&opt, 0, sizeof opt);
+  /* NOCHECKRESP: hand SERVFAIL/REFUSED answers to us instead of turning
+   * them into "connection refused" (ENVIRONMENT.md) */
+  opt.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH;
+  opt.timeout = total_ms / 3 > 0 ? total_ms / 3 : 1;
+  opt.tries = 2;
+  return ares_init_options(ch, &opt, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES)
+         == ARES_SUCCESS;
+}
+
+struct dns *dns_open(const char *servers, char *err, size_t errlen)
+{
   char csv[1024];
   struct dns *d;
 
@@ -94,14 +107,8 @@ struct dns *dns_open(const char *servers, char *err, size_t errlen)
   }
   d = calloc(1, sizeof *d);
   if (!d) { ares_library_cleanup(); set_err(err, errlen, "out of memory"); return NULL; }
-  memset(&opt, 0, sizeof opt);
-  /* NOCHECKRESP: hand SERVFAIL/REFUSED answers to us instead of turning
-   * them into "connection refused" (ENVIRONMENT.md) */
-  opt.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH;
   d->timeout_ms = DNS_TIMEOUT_MS;
-  opt.timeout = d->timeout_ms / 3;
-  opt.tries = 2;
-  if (ares_init_options(&d->ch, &opt, mask) != ARES_SUCCESS) {
+  if (!new_channel(&d->ch, d->timeout_ms)) {
     free(d);
     ares_library_cleanup();
     set_err(err, errlen, "c-ares channel init failed");
@@ -129,10 +136,23 @@ void dns_close(struct dns *d)
   ares_library_cleanup();
 }
 
+/* c-ares fixes the per-try timeout at init: a new channel, same servers */
 void dns_set_timeout(struct dns *d, int total_ms)
 {
+  struct ares_addr_port_node *servers = NULL;
+  ares_channel ch;
   if (total_ms < 100) total_ms = 100;
   d->timeout_ms = total_ms;
+  if (ares_get_servers_ports(d->ch, &servers) != ARES_SUCCESS) return;
+  if (new_channel(&ch, total_ms)) {
+    if (ares_set_servers_ports(ch, servers) == ARES_SUCCESS) {
+      ares_destroy(d->ch);
+      d->ch = ch;
+    } else {
+      ares_destroy(ch);
+    }
+  }
+  ares_free_data(servers);
 }
 
 unsigned long dns_queries(const struct dns *d) { return d->queries; }
