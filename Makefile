@@ -12,7 +12,7 @@ CFLAGS_ALL  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g \
               -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE $(SAN) \
               -Isrc/lib $(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SAN) $(LDFLAGS)
-LIBS    = -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
+LIBS    = -lopendkim -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
 
 PROGDIRS := $(patsubst src/%/main.c,%,$(wildcard src/*/main.c))
 PROGS    := $(addprefix $(BIN)/mxgate-,$(PROGDIRS))

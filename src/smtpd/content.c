@@ -8,7 +8,8 @@
  * Reject::DATA::Bad_Loader), and to clamd (scan_clamd.c). At the end the
  * verdict is, in this order: Bad_MIME/Bad_Loader, Virus_Infected (clamd,
  * then QHPSI on the spooled file; with BASE64 set only for messages with
- * a base64 part), Spam_Message (spamd). A scanner that cannot answer
+ * a base64 part), Spam_Message (spamd); DKIM signatures (dkim.c) are
+ * judged right after the MIME checks. A scanner that cannot answer
  * gives Deferred::DATA::Scanner_Failure (451): never accepted unscanned.
  * With no check configured for the client, content_begin() returns NULL
  * and DATA streams straight to the queue.
@@ -16,6 +17,7 @@
 #include "smtpd.h"
 #include "content.h"
 #include "mime.h"
+#include "dkimcheck.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -46,6 +48,7 @@ struct content {
   struct mime mime;
   struct cdbx types, loaders;
   struct clamd *clamd;
+  struct dkim_check *dkim;      /* DKIMVERIFY, or NULL */
   bool scan_mime;               /* the MIME scanner is needed */
   /* the current base64 part */
   size_t nsig;
@@ -245,10 +248,12 @@ struct content *content_begin(struct session *s)
   struct settings set;
   const char *bad = settings_read(s, &set);
   bool av = set.clamd || set.qhpsi;
-  if (!bad && !set.types_on && !set.loader_on && !av && !set.spamd.spec) return NULL;
+  struct dkim_check *dkim = bad ? NULL : dkim_check_open(s);
+  if (!bad && !set.types_on && !set.loader_on && !av && !set.spamd.spec && !dkim) return NULL;
   struct content *c = calloc(1, sizeof *c);
-  if (!c) return &no_memory;                 /* never accepted unchecked */
+  if (!c) { dkim_check_close(dkim); return &no_memory; }   /* never accepted unchecked */
   c->s = s;
+  c->dkim = dkim;
   c->set = set;
   c->row = ROW_COUNT;
   if (bad) { warn(s, bad); fault(c, bad); return c; }
@@ -263,7 +268,7 @@ struct content *content_begin(struct session *s)
 
 bool content_needs_spool(const struct content *c)
 {
-  return c->row == ROW_COUNT && (c->set.qhpsi || c->set.spamd.spec);
+  return c->row == ROW_COUNT && (c->set.qhpsi || c->set.spamd.spec || c->dkim);
 }
 
 void content_feed(struct content *c, const char *p, size_t n)
@@ -271,6 +276,7 @@ void content_feed(struct content *c, const char *p, size_t n)
   if (c->row != ROW_COUNT) return;
   if (c->scan_mime) mime_feed(&c->mime, p, n);
   if (c->clamd) clamd_feed(c->clamd, p, n);
+  if (c->dkim) dkim_check_feed(c->dkim, p, n);
 }
 
 /* Virus_Infected: clamd's answer, then the QHPSI scanner */
@@ -293,6 +299,10 @@ static void virus_verdict(struct content *c, int spoolfd)
 enum row_id content_verdict(struct content *c, int spoolfd, const char **detail, str *hdrs)
 {
   if (c->row == ROW_COUNT && c->scan_mime) mime_finish(&c->mime);
+  if (c->row == ROW_COUNT && c->dkim) {
+    char d[200];
+    if (!dkim_check_result(c->dkim, d, sizeof d, hdrs)) refuse(c, ROW_DKIM_SIGNATURE, d, strlen(d));
+  }
   if (c->row == ROW_COUNT) virus_verdict(c, spoolfd);
   if (c->row == ROW_COUNT && c->set.spamd.spec) {
     char d[200];
@@ -309,6 +319,7 @@ void content_end(struct content *c)
 {
   if (!c || c == &no_memory) return;
   if (c->clamd) clamd_close(c->clamd);
+  dkim_check_close(c->dkim);
   cdbx_close(&c->types);
   cdbx_close(&c->loaders);
   free(c);
