@@ -80,12 +80,13 @@ Send a message:
   printf 'Subject: hi\r\n\r\nhello\r\n' | curl -s smtp://127.0.0.1:2525 --mail-from you@example.org --mail-rcpt bob@example.test -T -
 
 Send as alice (submission, STARTTLS, AUTH; relays anywhere):
-  swaks --server 127.0.0.1:2587 --tls --auth LOGIN --auth-user alice --auth-password alice-secret \
+  swaks --server 127.0.0.1:2587 --tls --auth LOGIN --auth-user alice --auth-password alice-secret \\
         --from alice@example.test --to bob@example.test
-  curl -sk --ssl-reqd smtp://127.0.0.1:2587 --user alice:alice-secret --mail-from alice@example.test \
-        --mail-rcpt bob@example.test -T - <<< \$'Subject: via curl\r\n\r\nhello bob\r\n'
-  swaks --server 127.0.0.1:2465 --tlsc --auth PLAIN --auth-user bob --auth-password bob-secret \
+  printf 'Subject: via curl\r\n\r\nhello bob\r\n' | curl -sk --ssl-reqd smtp://127.0.0.1:2587 \\
+        --user alice:alice-secret --mail-from alice@example.test --mail-rcpt bob@example.test -T -
+  swaks --server 127.0.0.1:2465 --tlsc --auth PLAIN --auth-user bob --auth-password bob-secret \\
         --from bob@example.test --to alice@example.test
+  (a file with Unix line ends: curl --crlf ... -T file; mxgate refuses bare LF, see docs/decisions.md)
 
 Delivered mail:   ls $var/maildirs/alice/Maildir/new
 Session log:      tai64nlocal < $var/log/smtpd/current
