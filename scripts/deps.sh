@@ -5,7 +5,7 @@
 # from anywhere but the Debian mirror.
 set -e
 PKGS="build-essential pkg-config libssl-dev libcdb-dev tinycdb libc-ares-dev
-libcrypt-dev zlib1g-dev libcmocka-dev ucspi-tcp daemontools openssl
+libcrypt-dev zlib1g-dev libcmocka-dev libbsd-dev libdb-dev libmd-dev ucspi-tcp daemontools openssl
 swaks curl python3 libnet-ssleay-perl libio-socket-ssl-perl
 dnsmasq-base dnsutils python3-dnspython python3-yaml socat netcat-openbsd
 postfix postgrey libopendkim-dev opendkim-tools python3-dkim fetchmail
