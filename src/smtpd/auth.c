@@ -152,9 +152,8 @@ static bool exchange(struct session *s, enum mech m, const char *arg, size_t len
     str_copyb(user, dec.s, (size_t)(sp - dec.s));
     str_copyb(pass, sp + 1, dec.len - (size_t)(sp + 1 - dec.s));
   }
-  if (!user->len || !pass->len || memchr(user->s, 0, user->len)) {
-    str_copyb(&s->auth_user, user->s ? user->s : "", user->len);
-    reply(s, "501 5.5.2 Empty or invalid credentials");
+  if (!user->len || !pass->len) {
+    reply(s, "501 5.5.2 Empty credentials");
     goto out;
   }
   ok = true;
@@ -217,7 +216,9 @@ void smtp_auth(struct session *s, const char *arg, size_t len)
   str user = STR_INIT(AUTH_LINE_MAX), pass = STR_INIT(AUTH_LINE_MAX), chal = STR_INIT(1024);
   if (exchange(s, m, resp, rlen, &user, &pass, &chal)) {
     str_copyb(&s->auth_user, user.s, user.len);
-    auth_result(s, m, run_checkprogram(s, &user, &pass, str_cstr(&chal)));
+    /* a NUL would split the checkpassword fields: such a name is simply refused */
+    bool nul = memchr(user.s, 0, user.len) || memchr(pass.s, 0, pass.len);
+    auth_result(s, m, nul ? 1 : run_checkprogram(s, &user, &pass, str_cstr(&chal)));
   }
   if (pass.s) explicit_bzero(pass.s, pass.cap);
   str_free(&user); str_free(&pass); str_free(&chal);

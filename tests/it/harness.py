@@ -225,6 +225,8 @@ class Client:
                 if not chunk:
                     return True
                 self.buf += chunk
+        except ConnectionResetError:
+            return True
         except OSError:
             return False
 
