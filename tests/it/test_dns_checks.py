@@ -133,12 +133,18 @@ def test_spf_accept_rows_follow_the_recipient_source():
         key = b":alice@example.test"
         subprocess.run(["cdb", "-c", os.path.join(home.dir, "rcpt.cdb")],
                        input=b"+%d,0:%s->\n\n" % (len(key), key), check=True)
-        home.write("recipients", f"example.test:{home.dir}/rcpt.cdb\nwild.test:{home.dir}/none.cdb\n!other.test\n")
-        home.write("rcpthosts", "example.test\nother.test\n")
+        prog = os.path.join(home.dir, "known")
+        with open(prog, "w") as fh:
+            fh.write("#!/bin/sh\nexit 0\n")
+        os.chmod(prog, 0o755)
+        home.write("recipients", f"example.test:{home.dir}/rcpt.cdb\nwild.test:{home.dir}/none.cdb\n!other.test\n"
+                                 f"pam.test|{prog}\n")
+        home.write("rcpthosts", "example.test\nother.test\npam.test\n")
     w = World({"SPF": "1"}, setup)
     try:
-        pid, r = w.session("client.test", "a@good.test", ("alice@example.test", "x@other.test"))
-        assert [x[0] for x in r] == [250, 250], r
+        pid, r = w.session("client.test", "a@good.test", ("alice@example.test", "x@other.test", "p@pam.test"))
+        assert [x[0] for x in r] == [250, 250, 250], r
+        w.line(pid, "Accept::SPF::Recipients_Pam", "H:client.test F:a@good.test T:p@pam.test")
         w.line(pid, "Accept::SPF::Recipients_Cdb", "H:client.test F:a@good.test T:alice@example.test")
         w.line(pid, "Accept::SPF::Recipients_Wild", "H:client.test F:a@good.test T:x@other.test")
     finally:
