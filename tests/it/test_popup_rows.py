@@ -1,0 +1,203 @@
+"""POP3 with real clients: mxgate-popup + mxgate-authuser + mxgate-pop3d
+under tcpserver, the login rows on fd 5, mail delivered by mxgate-smtpd
+read back byte for byte."""
+import hashlib, os, poplib, smtplib, ssl, subprocess, tempfile, time
+import harness as h
+
+S = "S:127.0.0.1:unknown"
+
+
+def pop_home():
+    home = h.Home()
+    key = tempfile.mkdtemp(prefix="mxgate-popcert-")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pop.test",
+                    "-keyout", f"{key}/k", "-out", f"{key}/c"], check=True, capture_output=True)
+    home.write("servercert.pem", open(f"{key}/k").read() + open(f"{key}/c").read(), mode=0o600)
+    hashed = subprocess.run([h.prog("mxgate-authuser"), "--hash"], input="alice-pw\n", capture_output=True,
+                            text=True, check=True).stdout.strip()
+    users = ""
+    for u in ("alice", "bob"):
+        users += f"{u}:{hashed}:{u}-secret:::{os.path.dirname(home.maildirs[u])}:Maildir\n"
+    home.write("users", users, mode=0o600)
+    return home
+
+
+def popd(home, env=None):
+    e = {"MXGATE_HOME": home.dir, "POP3DELAY": "0"}
+    e.update(env or {})
+    return h.Tcpserver([h.prog("mxgate-popup"), "pop.test", h.prog("mxgate-authuser"), h.prog("mxgate-pop3d"), "Maildir"],
+                       env=e, wrapper=["sh", "-c", 'exec "$@" 5>&2', "sh"])
+
+
+def deliver(home, n=1, body=b"Subject: for pop\r\n\r\nline one\r\n.dotted\r\nlast\r\n"):
+    srv = h.smtpd(home)
+    try:
+        with smtplib.SMTP("127.0.0.1", srv.port) as s:
+            for i in range(n):
+                s.sendmail("sender@remote.test", ["alice@example.test"], body)
+    finally:
+        srv.stop()
+
+
+def line(srv, pid, row, rest):
+    srv.wait_line(f"qmail-popup: pid {pid} {row}: {S} {rest}\n")
+
+
+def ctx():
+    c = ssl.create_default_context()
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    return c
+
+
+def test_user_pass_rows_and_byte_for_byte():
+    home = pop_home()
+    body = b"Subject: for pop\r\n\r\nline one\r\n.dotted\r\nlast\r\n"
+    deliver(home, body=body)
+    srv = popd(home)
+    try:
+        p = poplib.POP3("127.0.0.1", srv.port, timeout=10)
+        p.user("alice")
+        try:
+            p.pass_("wrong")
+            assert False, "wrong password accepted"
+        except poplib.error_proto:
+            pass
+        p.user("alice")
+        p.pass_("alice-pw")
+        count, size = p.stat()
+        assert count == 1
+        resp, lines, octets = p.retr(1)
+        got = b"\r\n".join(lines) + b"\r\n"
+        assert got.endswith(body), got
+        assert size == len(got), (size, len(got))                       # STAT/LIST count what RETR sends
+        assert p.list()[1][0].split()[1] == str(size).encode()
+        uid = p.uidl(1).split()[2]
+        assert uid and b":" not in uid
+        p.dele(1)
+        p.quit()
+        pids = srv.pids()
+        line(srv, pids[0], "Reject::AUTH::User", "P:POP3 ?~ 'alice'")
+        line(srv, pids[0], "Accept::AUTH::User", "P:POP3 ?~ 'alice'")
+        assert os.listdir(os.path.join(home.maildirs["alice"], "cur")) == []   # deleted at QUIT
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_apop_rows():
+    home = pop_home()
+    srv = popd(home, {"POP3AUTH": "+apop"})
+    try:
+        p = poplib.POP3("127.0.0.1", srv.port, timeout=10)
+        assert p.timestamp.search(p.getwelcome())
+        try:
+            p.apop("alice", "not-the-secret")
+            assert False
+        except poplib.error_proto:
+            pass
+        p.apop("alice", "alice-secret")
+        assert p.stat()[0] == 0
+        p.quit()
+        pid = srv.pids()[0]
+        line(srv, pid, "Reject::AUTH::Apop", "P:POP3 ?~ 'alice'")
+        line(srv, pid, "Accept::AUTH::Apop", "P:POP3 ?~ 'alice'")
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_stls_required_and_pop3s_label():
+    home = pop_home()
+    deliver(home)
+    srv = popd(home, {"UCSPITLS": "!"})
+    try:
+        p = poplib.POP3("127.0.0.1", srv.port, timeout=10)
+        try:
+            p.user("alice")
+            assert False
+        except poplib.error_proto:
+            pass
+        line(srv, srv.pids()[0], "Reject::STLS::Any", "P:POP3 ?~ 'unknown'")
+        p.stls(context=ctx())
+        p.user("alice"); p.pass_("alice-pw")
+        assert p.stat()[0] == 1
+        p.quit()
+        line(srv, srv.pids()[0], "Accept::AUTH::User", "P:POP3S ?~ 'alice'")
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_stls_discards_pipelined_input_and_hostile_lines():
+    home = pop_home()
+    srv = popd(home)
+    try:
+        c = h.Client(srv.port)
+        c.readline()
+        c.send(b"STLS\r\nUSER alice\r\nPASS alice-pw\r\n")               # pipelined behind STLS
+        assert c.readline().startswith("+OK")
+        t = ctx().wrap_socket(c.sock, server_hostname="pop.test")
+        t.sendall(b"NOOP\r\n")
+        assert t.recv(1000).startswith(b"-ERR authorization first")      # not logged in by the injection
+        t.sendall(b"USER " + b"x" * (1 << 20) + b"\r\nQUIT\r\n")          # 1 MB line: refused, session goes on
+        data = b""
+        while b"+OK bye" not in data:
+            chunk = t.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert b"-ERR line too long" in data and b"+OK bye" in data, data
+        assert "Accept::AUTH" not in srv.log()
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_message_deleted_by_another_session_and_big_maildir():
+    home = pop_home()
+    deliver(home, n=2)
+    srv = popd(home)
+    try:
+        a = poplib.POP3("127.0.0.1", srv.port, timeout=10); a.user("alice"); a.pass_("alice-pw")
+        b = poplib.POP3("127.0.0.1", srv.port, timeout=10); b.user("alice"); b.pass_("alice-pw")
+        b.dele(1); b.quit()                                                # b removes message 1
+        try:
+            a.retr(1)
+            assert False, "vanished message retrieved"
+        except poplib.error_proto as e:
+            assert b"vanished" in e.args[0]
+        assert a.retr(2)[0].startswith(b"+OK")                             # the session goes on
+        a.quit()
+        cur = os.path.join(home.maildirs["alice"], "new")                  # 10 000 messages
+        for i in range(10000):
+            with open(os.path.join(cur, f"{1700000000 + i}.M{i}P1.test"), "wb") as fh:
+                fh.write(b"Subject: %d\n\nbody\n" % i)
+        t0 = time.time()
+        p = poplib.POP3("127.0.0.1", srv.port, timeout=60); p.user("alice"); p.pass_("alice-pw")
+        assert len(p.list()[1]) == 10001 and len(p.uidl()[1]) == 10001
+        print(f"login (new/ -> cur/, sizes) + LIST + UIDL of 10001 messages: {time.time() - t0:.2f}s")
+        p.quit()
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_curl_and_fetchmail():
+    home = pop_home()
+    deliver(home)
+    srv = popd(home)
+    try:
+        r = subprocess.run(["curl", "-s", f"pop3://127.0.0.1:{srv.port}/", "--user", "alice:alice-pw"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout.startswith("1 "), r
+        r = subprocess.run(["curl", "-s", f"pop3://127.0.0.1:{srv.port}/1", "--user", "alice:alice-pw"],
+                           capture_output=True)
+        assert b"Subject: for pop" in r.stdout
+        out = tempfile.mkdtemp(prefix="mxgate-fetch-")
+        rc = os.path.join(out, "rc")
+        with open(rc, "w") as fh:
+            fh.write(f"poll 127.0.0.1 port {srv.port} proto pop3 user alice password alice-pw "
+                     f"sslproto '' mda 'cat >> {out}/mbox'\n")
+        os.chmod(rc, 0o600)
+        r = subprocess.run(["fetchmail", "-f", rc, "--nosyslog", "-s", "-k"],
+                           env={"HOME": out, "PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert "Subject: for pop" in open(os.path.join(out, "mbox")).read()
+    finally:
+        srv.stop(); home.cleanup()
