@@ -68,12 +68,18 @@ start() {
     -- "$bin/mxgate-smtpd" "$bin/mxgate-authuser" /bin/true
   serve smtps 2465 SMTPS=1 SMTPAUTH=! LOCALMFCHECK=example.test \
     -- "$bin/mxgate-smtpd" "$bin/mxgate-authuser" /bin/true
+  # POP3: the login log is on fd 5, sent to the same multilog as stderr
+  serve pop3 2110 POP3AUTH=+apop \
+    -- sh -c 'exec "$@" 5>&2' sh "$bin/mxgate-popup" pop.example.test "$bin/mxgate-authuser" "$bin/mxgate-pop3d" Maildir
+  serve pop3s 2995 POP3S=1 \
+    -- sh -c 'exec "$@" 5>&2' sh "$bin/mxgate-popup" pop.example.test "$bin/mxgate-authuser" "$bin/mxgate-pop3d" Maildir
   cat <<MSG
 mxgate demo is running (home: $home)
 
   SMTP (MX)      127.0.0.1:2525   for example.test (users alice, bob)
   submission     127.0.0.1:2587   STARTTLS + AUTH required (alice/alice-secret, bob/bob-secret)
   SMTPS          127.0.0.1:2465   TLS from the start + AUTH required
+  POP3           127.0.0.1:2110   USER/PASS, APOP, STLS;  POP3S 127.0.0.1:2995
 
 Send a message:
   swaks --server 127.0.0.1:2525 --from you@example.org --to alice@example.test
@@ -87,6 +93,11 @@ Send as alice (submission, STARTTLS, AUTH; relays anywhere):
   swaks --server 127.0.0.1:2465 --tlsc --auth PLAIN --auth-user bob --auth-password bob-secret \\
         --from bob@example.test --to alice@example.test
   (a file with Unix line ends: curl --crlf ... -T file; mxgate refuses bare LF, see docs/decisions.md)
+
+Read alice's mail:
+  curl -s pop3://127.0.0.1:2110/ --user alice:alice-secret          (list; .../1 retrieves message 1)
+  python3 -c 'import poplib; p=poplib.POP3("127.0.0.1",2110); p.user("alice"); p.pass_("alice-secret"); print(p.stat())'
+  POP3 login log:  tai64nlocal < $var/log/pop3/current
 
 Delivered mail:   ls $var/maildirs/alice/Maildir/new
 Session log:      tai64nlocal < $var/log/smtpd/current
