@@ -7,7 +7,7 @@ set -e
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 secs=${FUZZ_SECONDS:-60}
-out=build/fuzz
+out="$top/build/fuzz"      # absolute: some targets chdir
 mkdir -p "$out"
 pass=0 fail=0
 for src in tests/fuzz/fuzz_${FUZZ_ONLY:-}*.c; do
