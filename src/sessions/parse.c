@@ -1,0 +1,218 @@
+/* parse.c -- one log line into a struct logline, without copying.
+ *
+ * Timestamp prefixes: multilog TAI64N ("@4000..."), ISO 8601 (s6-log,
+ * tai64nlocal, journalctl -o short-iso), RFC 3164 syslog ("Nov 24 19:16:33
+ * host prog[pid]: msg", the host becomes part of the session key), RFC 5424
+ * syslog, or none. Messages: tcpserver/sslserver (status, pid .. from,
+ * ok, deny, end), rblsmtpd, qmail-smtpd/qmail-popup decisions in mxgate's
+ * layout ("Row: S:.. P:..") and s/qmail's ("Row P:.. S:.."), and
+ * mxgate-smtpd warnings. Anything else is L_NONE.
+ */
+#include "sessions.h"
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int hexval(char c)
+{
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+size_t unescape(const char *in, size_t n, char *out, size_t cap)
+{
+  size_t o = 0;
+  for (size_t i = 0; i < n && o + 1 < cap; i++) {
+    if (in[i] == '\\' && i + 3 < n + 0 && in[i + 1] == 'x' && hexval(in[i + 2]) >= 0 && hexval(in[i + 3]) >= 0) {
+      out[o++] = (char)(hexval(in[i + 2]) * 16 + hexval(in[i + 3]));
+      i += 3;
+    } else out[o++] = in[i];
+  }
+  out[o] = 0;
+  return o;
+}
+
+static long num(const char **p, const char *end)
+{
+  long v = 0;
+  while (*p < end && isdigit((unsigned char)**p)) v = v * 10 + (*(*p)++ - '0');
+  return v;
+}
+
+static bool lit(const char **p, const char *end, const char *s)
+{
+  size_t n = strlen(s);
+  if ((size_t)(end - *p) < n || memcmp(*p, s, n) != 0) return false;
+  *p += n;
+  return true;
+}
+
+/* "YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|+hh:mm|-hh:mm]" */
+static bool iso_time(const char **pp, const char *end, double *ts)
+{
+  const char *p = *pp;
+  if (end - p < 19 || !isdigit((unsigned char)p[0]) || p[4] != '-' || p[7] != '-' || (p[10] != 'T' && p[10] != ' ') ||
+      p[13] != ':' || p[16] != ':')
+    return false;
+  struct tm tm = { 0 };
+  tm.tm_year = atoi(p) - 1900; tm.tm_mon = atoi(p + 5) - 1; tm.tm_mday = atoi(p + 8);
+  tm.tm_hour = atoi(p + 11); tm.tm_min = atoi(p + 14); tm.tm_sec = atoi(p + 17);
+  p += 19;
+  double frac = 0, scale = 0.1;
+  if (p < end && (*p == '.' || *p == ',')) for (p++; p < end && isdigit((unsigned char)*p); p++, scale /= 10) frac += (*p - '0') * scale;
+  long off = 0;
+  if (p < end && *p == 'Z') p++;
+  else if (p + 5 < end && (*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) && p[3] == ':') {
+    off = (atoi(p + 1) * 3600 + atoi(p + 4) * 60) * (*p == '-' ? -1 : 1);
+    p += 6;
+  }
+  *ts = (double)timegm(&tm) - (double)off + frac;
+  *pp = p;
+  return true;
+}
+
+static const char *months = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/* strips the time (and syslog) prefix; returns the message start */
+static const char *prefix(const char *p, const char *end, struct logline *l)
+{
+  if (end - p > 25 && p[0] == '@') {                       /* TAI64N */
+    unsigned long long sec = 0, nano = 0;
+    for (int i = 1; i <= 16; i++) sec = sec * 16 + (unsigned)(hexval(p[i]) < 0 ? 0 : hexval(p[i]));
+    for (int i = 17; i <= 24; i++) nano = nano * 16 + (unsigned)(hexval(p[i]) < 0 ? 0 : hexval(p[i]));
+    l->ts = (double)(long long)(sec - 4611686018427387914ULL) + (double)nano / 1e9;
+    return p[25] == ' ' ? p + 26 : p + 25;
+  }
+  if (end - p > 3 && p[0] == '<') {                        /* RFC 5424 <PRI>1 TS HOST APP PROCID MSGID SD MSG */
+    const char *q = memchr(p, '>', (size_t)(end - p) < 6 ? (size_t)(end - p) : 6);
+    if (q && q + 2 < end && q[1] == '1' && q[2] == ' ') {
+      q += 3;
+      iso_time(&q, end, &l->ts);
+      const char *fields[5];
+      for (int i = 0; i < 5 && q < end; i++) {
+        while (q < end && *q == ' ') q++;
+        fields[i] = q;
+        if (i == 4 && *q == '[') { const char *e = memchr(q, ']', (size_t)(end - q)); q = e ? e + 1 : end; }
+        else while (q < end && *q != ' ') q++;
+        if (i == 0) { l->host = fields[0]; l->hostlen = (size_t)(q - fields[0]); }
+      }
+      return q < end ? q + 1 : q;
+    }
+  }
+  if (iso_time(&p, end, &l->ts)) { while (p < end && *p == ' ') p++; return p; }
+  if (end - p > 16 && p[3] == ' ' && p[6] == ' ' && p[9] == ':' && p[12] == ':') {     /* RFC 3164 */
+    const char *m = strstr(months, (char[4]){ p[0], p[1], p[2], 0 });
+    if (m && (m - months) % 3 == 0) {
+      time_t now = time(NULL);
+      struct tm tm;
+      gmtime_r(&now, &tm);
+      tm.tm_mon = (int)(m - months) / 3; tm.tm_mday = atoi(p + 4);
+      tm.tm_hour = atoi(p + 7); tm.tm_min = atoi(p + 10); tm.tm_sec = atoi(p + 13);
+      l->ts = (double)timegm(&tm);
+      const char *q = p + 16;
+      l->host = q;
+      while (q < end && *q != ' ') q++;
+      l->hostlen = (size_t)(q - l->host);
+      const char *colon = memchr(q, ':', (size_t)(end - q));     /* "prog[pid]: " */
+      if (colon && colon + 1 < end) return colon[1] == ' ' ? colon + 2 : colon + 1;
+    }
+  }
+  return p;
+}
+
+static void decision_fields(const char *p, const char *end, struct logline *l)
+{
+  while (p < end) {
+    while (p < end && *p == ' ') p++;
+    const char *t = p;
+    while (p < end && *p != ' ') p++;
+    size_t n = (size_t)(p - t);
+    if (n >= 2 && t[1] == ':' && strchr("SPHFT", t[0])) {
+      int k = t[0] == 'S' ? F_IP : t[0] == 'P' ? F_PROTO : t[0] == 'H' ? F_HELO : t[0] == 'F' ? F_FROM : F_TO;
+      l->f[k] = t + 2; l->flen[k] = n - 2;
+      if (k == F_IP) {                                  /* S:ip:host, the host after the last ':' */
+        const char *c = t + n;
+        while (c > t + 2 && c[-1] != ':') c--;
+        if (c > t + 2) { l->flen[F_IP] = (size_t)(c - 1 - (t + 2)); l->f[F_SHOST] = c; l->flen[F_SHOST] = (size_t)(t + n - c); }
+      }
+    } else if (n == 2 && t[0] == '?' && t[1] == '~') {
+      while (p < end && *p == ' ') p++;
+      t = p;
+      while (p < end && *p != ' ') p++;
+      if (p - t >= 2 && *t == '\'' && p[-1] == '\'') { l->f[F_USER] = t + 1; l->flen[F_USER] = (size_t)(p - t - 2); }
+    } else if (n >= 2 && t[0] == '\'' && t[n - 1] == '\'') {
+      l->f[F_DETAIL] = t + 1; l->flen[F_DETAIL] = n - 2;
+    }
+  }
+}
+
+bool parse_line(const char *line, size_t n, struct logline *l)
+{
+  const char *end = line + n;
+  memset(l, 0, sizeof *l);
+  l->host = "";
+  const char *p = prefix(line, end, l);
+  if (lit(&p, end, "tcpserver: ") || lit(&p, end, "sslserver: ")) {
+    l->prog = "tcpserver";
+    if (lit(&p, end, "status: ")) { l->kind = L_STATUS; return true; }
+    if (lit(&p, end, "pid ")) {
+      l->pid = num(&p, end);
+      if (!lit(&p, end, " from ")) return false;
+      l->a = p; l->alen = (size_t)(end - p);
+      l->kind = L_OPEN;
+      return true;
+    }
+    enum line_kind k = lit(&p, end, "ok ") ? L_OK : lit(&p, end, "deny ") ? L_DENY : lit(&p, end, "end ") ? L_END : L_NONE;
+    if (k == L_NONE) return false;
+    l->pid = num(&p, end);
+    l->kind = k;
+    if (k == L_END) {
+      if (!lit(&p, end, " status ")) return false;
+      l->status = num(&p, end);
+      return true;
+    }
+    if (!lit(&p, end, " ")) return false;
+    l->a = p;
+    while (p < end && *p != ' ') p++;
+    l->alen = (size_t)(p - l->a);
+    if (p < end) { l->b = p + 1; l->blen = (size_t)(end - p - 1); }
+    return true;
+  }
+  if (lit(&p, end, "rblsmtpd: ")) {
+    l->prog = "rblsmtpd";
+    l->a = p;
+    while (p < end && *p != ' ') p++;
+    l->alen = (size_t)(p - l->a);
+    if (!lit(&p, end, " pid ")) return false;
+    l->pid = num(&p, end);
+    if (!lit(&p, end, ": ")) return false;
+    l->b = p; l->blen = (size_t)(end - p);
+    l->kind = L_RBL;
+    return true;
+  }
+  bool smtpd = lit(&p, end, "qmail-smtpd: pid "), popup = !smtpd && lit(&p, end, "qmail-popup: pid ");
+  if (smtpd || popup) {
+    l->prog = smtpd ? "qmail-smtpd" : "qmail-popup";
+    l->pid = num(&p, end);
+    if (!lit(&p, end, " ")) return false;
+    l->row = p;
+    while (p < end && *p != ' ') p++;
+    l->rowlen = (size_t)(p - l->row);
+    if (l->rowlen && l->row[l->rowlen - 1] == ':') l->rowlen--;     /* mxgate's layout */
+    if (!memchr(l->row, ':', l->rowlen)) return false;
+    decision_fields(p, end, l);
+    l->kind = L_DECISION;
+    return true;
+  }
+  if (lit(&p, end, "mxgate-smtpd: pid ")) {
+    l->prog = "mxgate-smtpd";
+    l->pid = num(&p, end);
+    l->a = p; l->alen = (size_t)(end - p);
+    l->kind = L_WARNING;
+    return true;
+  }
+  return false;
+}
