@@ -1,0 +1,111 @@
+"""mxgate-sessions on the log of real sessions: tcpserver + rblsmtpd +
+mxgate-smtpd + mxgate-popup written by multilog (TAI64N, a directory),
+compared with what the test did."""
+import json, os, shutil, smtplib, subprocess, tempfile, time, socket
+import harness as h
+
+TOOL = h.prog("mxgate-sessions")
+
+
+def logged_server(home, logdir, rules):
+    """tcpserver | multilog t logdir, rblsmtpd in front of mxgate-smtpd"""
+    port = h.free_port()
+    cmd = (f"exec tcpserver -v -R -H -l0 -x {rules} 127.0.0.1 {port} rblsmtpd {h.prog('mxgate-smtpd')} 2>&1 "
+           f"| multilog t {logdir}")
+    p = subprocess.Popen(["sh", "-c", cmd], env={"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir},
+                         start_new_session=True, stdin=subprocess.DEVNULL)
+    h.wait_for(lambda: os.path.exists(f"{logdir}/current") and "status: 0/" in open(f"{logdir}/current").read(),
+               what="logged tcpserver")
+    return p, port
+
+
+def bound(port, src):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    c = h.Client.__new__(h.Client)
+    c.sock, c.buf = s, b""
+    s.settimeout(10)
+    return c
+
+
+def sessions(logdir):
+    out = subprocess.run([TOOL, "--format", "json", logdir], capture_output=True, text=True, check=True).stdout
+    return [json.loads(l) for l in out.splitlines()]
+
+
+def test_sessions_from_a_real_log():
+    home = h.Home()
+    logdir = os.path.join(home.dir, "log")
+    rules = h.tcprules(home.path("rules.cdb"), '127.0.0.9:allow,RBLSMTPD="-blocked for testing"\n:allow\n')
+    p, port = logged_server(home, logdir, rules)
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as s:                             # 1: accepted and queued
+            s.ehlo("good.test")
+            s.sendmail("a@remote.test", ["alice@example.test"], b"Subject: 1\r\n\r\nx\r\n")
+        c = h.Client(port); c.reply(); c.cmd("HELO bad.test")                  # 2: relaying refused
+        c.cmd("MAIL FROM:<b@remote.test>"); c.cmd("RCPT TO:<x@elsewhere.test>"); c.cmd("QUIT"); c.close()
+        c = bound(port, "127.0.0.9"); c.reply(); c.cmd("HELO rbl.test")        # 3: blocked by rblsmtpd
+        c.cmd("MAIL FROM:<c@remote.test>"); c.cmd("RCPT TO:<alice@example.test>"); c.cmd("QUIT"); c.close()
+        one = h.Client(port); one.reply(); one.cmd("EHLO one.test")            # 4 and 5 interleave
+        two = h.Client(port); two.reply(); two.cmd("EHLO two.test")
+        one.cmd("MAIL FROM:<d@remote.test>"); two.cmd("MAIL FROM:<e@remote.test>")
+        one.cmd("RCPT TO:<alice@example.test>"); two.cmd("RCPT TO:<bob@example.test>")
+        one.cmd("DATA"); one.send("Subject: cut\r\n\r\nhalf")                  # 4 drops mid-DATA
+        one.close()
+        two.cmd("QUIT"); two.close()
+        h.wait_for(lambda: open(f"{logdir}/current").read().count("tcpserver: end") >= 5, what="five ends")
+        got = sessions(logdir)
+        assert len(got) == 5, got
+        assert all(not s["partial"] and s["exit"] == 0 and s["ip"] for s in got), got
+        by_helo = {s["helo"]: s for s in got if s["helo"]}
+        rows = lambda s: [e["row"] for e in s["events"]]
+        assert rows(by_helo["good.test"]) == ["Accept::RCPT::Rcpthosts_Rcptto", "Accept::DATA::Queued"]
+        assert by_helo["good.test"]["events"][1]["detail"].startswith("qp ")
+        assert rows(by_helo["bad.test"]) == ["Reject::SNDR::Invalid_Relay"]
+        assert by_helo["bad.test"]["events"][0]["to"] == "x@elsewhere.test"
+        blocked = [s for s in got if s["rbl"]]
+        assert len(blocked) == 1 and blocked[0]["rbl"] == "553 blocked for testing" and blocked[0]["ip"] == "127.0.0.9"
+        assert rows(by_helo["one.test"]) == ["Accept::RCPT::Rcpthosts_Rcptto"]
+        assert rows(by_helo["two.test"]) == ["Accept::RCPT::Rcpthosts_Rcptto"]
+        assert by_helo["two.test"]["events"][0]["to"] == "bob@example.test"
+        summary = subprocess.run([TOOL, "--summary", logdir], capture_output=True, text=True, check=True).stdout
+        assert "5  sessions (0 partial)" in summary and "Reject::SNDR::Invalid_Relay" in summary, summary
+        prom = subprocess.run([TOOL, "--prometheus", logdir], capture_output=True, text=True, check=True).stdout
+        assert 'mxgate_decisions_total{action="Accept",type="DATA",condition="Queued"} 1' in prom
+        csv = subprocess.run([TOOL, "--format", "csv", "--action", "Reject", logdir], capture_output=True, text=True).stdout
+        assert csv.count("\n") == 1 and "Invalid_Relay" in csv
+        html = home.path("report.html")
+        subprocess.run([TOOL, "--html", html, logdir], check=True)
+        page = open(html).read()
+        assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "bad.test" in page and "http" not in page
+    finally:
+        os.killpg(p.pid, 15); p.wait(10); home.cleanup()
+
+
+def test_filters_gzip_stdin_and_truncated_logs():
+    d = tempfile.mkdtemp(prefix="mxgate-st-")
+    try:
+        log = ("tcpserver: pid 5 from 10.0.0.5\n"
+               "qmail-smtpd: pid 5 Reject::ORIG::Bad_Mailfrom: S:10.0.0.5:unknown P:ESMTP H:h F:spam@x.test T:a@b.test '@'\n"
+               "tcpserver: end 5 status 0\n"
+               "qmail-smtpd: pid 6 Accept::RCPT::Rcpthosts_Rcptto: S:10.0.0.6:unknown P:ESMTP H:h F:ok@y.test T:a@b.test\n"
+               "tcpserver: end 6 status 9\n"                                # started before the log: partial; killed
+               "some other daemon's line\n"
+               "tcpserver: pid 7 from 10.0.0.7")                            # a half line at the end of the file
+        path = os.path.join(d, "log")
+        with open(path, "w") as fh:
+            fh.write(log)
+        subprocess.run(["gzip", "-k", path], check=True)
+        for args in ([path], [path + ".gz"]):
+            got = [json.loads(l) for l in subprocess.run([TOOL, "--format", "json"] + args, capture_output=True,
+                                                         text=True, check=True).stdout.splitlines()]
+            assert [s["pid"] for s in got] == [5, 6, 7], got
+            assert [s["partial"] for s in got] == [False, True, True]
+            assert got[1]["signal"] == 9 and got[0]["exit"] == 0
+        out = subprocess.run([TOOL, "--format", "json", "--from", "spam@"], input=log, capture_output=True, text=True).stdout
+        assert [json.loads(l)["pid"] for l in out.splitlines()] == [5]
+        out = subprocess.run([TOOL, "--summary", "--ip", "10.0.0.6"], input=log, capture_output=True, text=True).stdout
+        assert "1  sessions (1 partial)" in out and "1 not recognised" in out, out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,135 @@
+/* test_sessions_parse.c -- the log line parser and the session join of
+ * mxgate-sessions, on every line form it reads, and on hostile lines. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+#include <stdlib.h>
+#include "sessions.h"
+
+static struct logline L(const char *s)
+{
+  struct logline l;
+  parse_line(s, strlen(s), &l);
+  return l;
+}
+
+static void field(const struct logline *l, int k, const char *want)
+{
+  char buf[600];
+  unescape(l->f[k] ? l->f[k] : "", l->f[k] ? l->flen[k] : 0, buf, sizeof buf);
+  assert_string_equal(buf, want);
+}
+
+static void test_tcpserver_lines(void **st)
+{
+  (void)st;
+  struct logline l = L("@400000006563a2b10a1b2c3d tcpserver: pid 4711 from 192.0.2.7");
+  assert_int_equal(l.kind, L_OPEN);
+  assert_int_equal(l.pid, 4711);
+  assert_true(l.ts > 1700000000 && l.ts < 1800000000);
+  l = L("tcpserver: ok 4711 0:127.0.0.1:25 :192.0.2.7::56772");
+  assert_int_equal(l.kind, L_OK);
+  l = L("tcpserver: end 4711 status 256");
+  assert_int_equal(l.kind, L_END);
+  assert_int_equal(l.status, 256);
+  assert_int_equal(L("tcpserver: status: 1/40").kind, L_STATUS);
+  assert_int_equal(L("sslserver: deny 9 0:127.0.0.1:465 :10.0.0.1::1").kind, L_DENY);
+  l = L("rblsmtpd: 192.0.2.7 pid 4711: 451 listed");
+  assert_int_equal(l.kind, L_RBL);
+  assert_int_equal(l.pid, 4711);
+}
+
+static void test_decision_layouts(void **st)
+{
+  (void)st;
+  struct logline l = L("2026-11-24T10:00:00.5Z qmail-smtpd: pid 12 Reject::RCPT::Failed_Rcptto: S:2001:db8::7:mx.peer.test "
+                       "P:ESMTPS H:a\\x20b F: T:x@y.test 'det\\x27ail'");
+  assert_int_equal(l.kind, L_DECISION);
+  assert_int_equal(l.pid, 12);
+  assert_true(l.ts == 1795514400.5);
+  field(&l, F_IP, "2001:db8::7");
+  field(&l, F_SHOST, "mx.peer.test");
+  field(&l, F_PROTO, "ESMTPS");
+  field(&l, F_HELO, "a b");
+  field(&l, F_FROM, "");
+  field(&l, F_TO, "x@y.test");
+  field(&l, F_DETAIL, "det'ail");
+  /* s/qmail's own layout: no colon after the row, P: before S: */
+  l = L("qmail-smtpd: pid 13 Reject::ORIG::Bad_Mailfrom P:ESMTP S:192.0.2.1:unknown H:h F:a@b T:c@d");
+  assert_int_equal(l.kind, L_DECISION);
+  assert_memory_equal(l.row, "Reject::ORIG::Bad_Mailfrom", l.rowlen);
+  field(&l, F_IP, "192.0.2.1");
+  l = L("qmail-popup: pid 14 Accept::AUTH::User: S:127.0.0.1:unknown P:POP3 ?~ 'alice'");
+  field(&l, F_USER, "alice");
+}
+
+static void test_syslog_prefixes(void **st)
+{
+  (void)st;
+  struct logline l = L("Nov 24 19:16:33 mailhost tcpserver[123]: tcpserver: pid 4711 from 192.0.2.7");
+  assert_int_equal(l.kind, L_OPEN);
+  assert_int_equal(l.hostlen, 8);
+  assert_memory_equal(l.host, "mailhost", 8);
+  l = L("<22>1 2026-11-24T19:16:33.001+01:00 relay2 qmail-smtpd 99 - - qmail-smtpd: pid 99 Accept::DATA::Queued: "
+        "S:1.2.3.4:unknown P:SMTP 'qp\\x201\\x20bytes\\x202'");
+  assert_int_equal(l.kind, L_DECISION);
+  assert_memory_equal(l.host, "relay2", 6);
+  assert_true(l.ts > 1795500000);
+}
+
+static void test_hostile_lines(void **st)
+{
+  (void)st;
+  char big[1 << 16];
+  memset(big, 'A', sizeof big);
+  struct logline l;
+  assert_false(parse_line(big, sizeof big, &l));
+  assert_false(parse_line("qmail-smtpd: pid", 16, &l));
+  assert_false(parse_line("qmail-smtpd: pid 5 \0\0\0", 22, &l));
+  assert_false(parse_line("\xff\xfe\x00garbage", 10, &l));
+  assert_false(parse_line("@4000", 5, &l));
+  assert_false(parse_line("", 0, &l));
+  char out[8];
+  assert_int_equal(unescape("\\x41\\x4", 7, out, sizeof out), 4);  /* a cut escape stays as it is */
+  assert_string_equal(out, "A\\x4");
+}
+
+static void feed(struct table *t, struct report *r, const char *s)
+{
+  struct logline l;
+  if (parse_line(s, strlen(s), &l)) table_line(t, &l, r);
+}
+
+static void test_join_reuse_and_partial(void **st)
+{
+  (void)st;
+  struct report r = { .out = fopen("/dev/null", "w"), .format = FMT_JSON, .sum = summary_new() };
+  struct table *t = table_new();
+  feed(t, &r, "tcpserver: pid 7 from 10.0.0.1");
+  feed(t, &r, "qmail-smtpd: pid 7 Accept::RCPT::Rcpthosts_Rcptto: S:10.0.0.1:unknown P:ESMTP H:a F:b T:c");
+  feed(t, &r, "tcpserver: pid 8 from 10.0.0.2");                   /* interleaved */
+  feed(t, &r, "tcpserver: end 7 status 0");
+  assert_int_equal(r.sessions, 1);
+  feed(t, &r, "tcpserver: pid 8 from 10.0.0.3");                   /* 8 reused before its end: old one partial */
+  assert_int_equal(r.sessions, 2);
+  assert_int_equal(r.partial, 1);
+  feed(t, &r, "qmail-smtpd: pid 9 Reject::SNDR::Invalid_Relay: S:10.0.0.9:unknown P:SMTP H:x F:y T:z");  /* no open */
+  table_flush(t, &r);
+  assert_int_equal(r.sessions, 4);
+  assert_int_equal(r.partial, 3);
+  table_free(t);
+  fclose(r.out);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_tcpserver_lines), cmocka_unit_test(test_decision_layouts),
+    cmocka_unit_test(test_syslog_prefixes), cmocka_unit_test(test_hostile_lines),
+    cmocka_unit_test(test_join_reuse_and_partial),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
