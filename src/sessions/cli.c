@@ -58,7 +58,7 @@ int sessions_main(int argc, char **argv)
   }
   /* the reports replace the session listing */
   r.quiet = r.summary || r.prometheus || (r.html && r.format == FMT_TEXT);
-  if (r.summary || r.prometheus || r.html) r.sum = summary_new();
+  if (r.summary || r.prometheus || r.html) r.sum = summary_new(r.html != NULL);
   struct table *t = table_new();
   if (!t) return 111;
   int rc = 0;

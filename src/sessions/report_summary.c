@@ -46,10 +46,10 @@ static void count(struct map *m, const char *key, bool second)
   if (second) e->m++; else e->n++;
 }
 
-struct summary *summary_new(void)
+struct summary *summary_new(bool want_list)
 {
   struct summary *s = calloc(1, sizeof *s);
-  if (s) s->list = (str)STR_INIT(64 << 20);
+  if (s) { s->list = (str)STR_INIT(64 << 20); s->want_list = want_list; }
   return s;
 }
 
@@ -103,7 +103,7 @@ void summary_add(struct summary *sum, const struct session *s)
   if (queued || login) sum->accepted++;
   else if (rejected || s->rbl[0] || s->denied) sum->rejected++;
   else if (deferred) sum->deferred++;
-  if (sum->listed < LIST_MAX) {
+  if (sum->want_list && sum->listed < LIST_MAX) {
     char buf[64];
     sum->listed++;
     str_cats(&sum->list, "<tr><td>");

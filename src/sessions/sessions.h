@@ -91,7 +91,7 @@ void table_free(struct table *t);
 bool filter_match(const struct filter *f, const struct session *s);
 void report_session(struct report *r, const struct session *s);
 /* report_summary.c */
-struct summary *summary_new(void);
+struct summary *summary_new(bool want_list);
 void summary_add(struct summary *sum, const struct session *s);
 void summary_print(const struct summary *sum, const struct report *r, FILE *out);
 void summary_prometheus(const struct summary *sum, const struct report *r, FILE *out);

@@ -12,6 +12,7 @@ struct summary {
   unsigned long actions[3];                      /* Accept, Reject, Deferred */
   unsigned long rcpt_ok, rcpt_bad, hour[24][3];
   struct map rows, bad_ip, bad_from, bad_to, auth;
+  bool want_list;                                 /* --html: keep the session list */
   str list;                                      /* HTML table rows */
   unsigned long listed;
 };

@@ -106,7 +106,7 @@ static void feed(struct table *t, struct report *r, const char *s)
 static void test_join_reuse_and_partial(void **st)
 {
   (void)st;
-  struct report r = { .out = fopen("/dev/null", "w"), .format = FMT_JSON, .sum = summary_new() };
+  struct report r = { .out = fopen("/dev/null", "w"), .format = FMT_JSON, .sum = summary_new(false) };
   struct table *t = table_new();
   feed(t, &r, "tcpserver: pid 7 from 10.0.0.1");
   feed(t, &r, "qmail-smtpd: pid 7 Accept::RCPT::Rcpthosts_Rcptto: S:10.0.0.1:unknown P:ESMTP H:a F:b T:c");
