@@ -103,15 +103,16 @@ static int build(const struct kind *k, const char *src, const char *dst)
 {
   str text = STR_INIT(1u << 30), key = STR_INIT(1 << 16), data = STR_INIT(1 << 16);
   char tmp[4200];
+  const char *why = NULL, *where = src;
+  size_t lineno = 0;
   int r = control_readfile(&text, src, 1u << 30);
   if (r <= 0) return fail(src, 0, r == 0 ? "no such file" : strerror(errno));
   snprintf(tmp, sizeof tmp, "%s.tmp", dst);
   int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, k->mode);
-  if (fd < 0) return fail(tmp, 0, strerror(errno));
+  if (fd < 0) { str_free(&text); return fail(tmp, 0, strerror(errno)); }
   struct cdb_make cm;
   cdb_make_start(&cm, fd);
-  size_t lineno = 0;
-  for (size_t i = 0; i < text.len; ) {
+  for (size_t i = 0; i < text.len && !why; ) {
     const char *l = text.s + i;
     const char *nl = memchr(l, '\n', text.len - i);
     size_t n = nl ? (size_t)(nl - l) : text.len - i;
@@ -120,25 +121,22 @@ static int build(const struct kind *k, const char *src, const char *dst)
     while (n && (l[n - 1] == ' ' || l[n - 1] == '\t' || l[n - 1] == '\r')) n--;
     if (!n || l[0] == '#') continue;
     key.len = data.len = 0;
-    const char *why = k->parse(l, n, &key, &data);
-    if (why) { close(fd); unlink(tmp); str_free(&text); return fail(src, lineno, why); }
-    if (!key.len) continue;
-    if (strcmp(k->name, "users") == 0 && cdb_make_exists(&cm, key.s, (unsigned)key.len) > 0) {
-      close(fd); unlink(tmp); str_free(&text); return fail(src, lineno, "the user is listed twice");
-    }
-    if (cdb_make_add(&cm, key.s, (unsigned)key.len, data.s ? data.s : "", (unsigned)data.len) < 0) {
-      close(fd); unlink(tmp); str_free(&text); return fail(tmp, 0, strerror(errno));
+    if ((why = k->parse(l, n, &key, &data)) || !key.len) continue;
+    if (strcmp(k->name, "users") == 0 && cdb_make_exists(&cm, key.s, (unsigned)key.len) > 0) why = "the user is listed twice";
+    else if (cdb_make_add(&cm, key.s, (unsigned)key.len, data.s ? data.s : "", (unsigned)data.len) < 0) {
+      why = strerror(errno); where = tmp; lineno = 0;
     }
   }
+  /* finishing also frees the table's memory; on an error the file is thrown away */
+  bool written = cdb_make_finish(&cm) == 0 && fsync(fd) == 0;
+  if (!why && !written) { why = strerror(errno); where = dst; lineno = 0; }
+  if (close(fd) < 0 && !why) { why = strerror(errno); where = dst; lineno = 0; }
+  if (!why && rename(tmp, dst) < 0) { why = strerror(errno); where = dst; lineno = 0; }
+  if (why) unlink(tmp);
   if (data.s) explicit_bzero(data.s, data.cap);
   if (text.s) explicit_bzero(text.s, text.cap);
   str_free(&text); str_free(&key); str_free(&data);
-  if (cdb_make_finish(&cm) < 0 || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, dst) < 0) {
-    int e = errno;
-    unlink(tmp);
-    return fail(dst, 0, strerror(e));
-  }
-  return 0;
+  return why ? fail(where, lineno, why) : 0;
 }
 
 int cdb_main(int argc, char **argv)
