@@ -201,3 +201,20 @@ def test_curl_and_fetchmail():
         assert "Subject: for pop" in open(os.path.join(out, "mbox")).read()
     finally:
         srv.stop(); home.cleanup()
+
+
+def test_unreadable_message_is_not_offered():
+    home = pop_home()
+    deliver(home, n=2)
+    new = os.path.join(home.maildirs["alice"], "new")
+    bad = os.path.join(new, "0999999999.M1P1.dir")
+    os.mkdir(bad)                                                       # a directory where a message should be
+    srv = popd(home)
+    try:
+        p = poplib.POP3("127.0.0.1", srv.port, timeout=10); p.user("alice"); p.pass_("alice-pw")
+        count, _ = p.stat()
+        assert count == 2, count                                        # the two messages; the directory is skipped
+        assert all(p.retr(i)[0].startswith(b"+OK") for i in (1, 2))
+        p.quit()
+    finally:
+        srv.stop(); home.cleanup()

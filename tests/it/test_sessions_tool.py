@@ -109,3 +109,22 @@ def test_filters_gzip_stdin_and_truncated_logs():
         assert "1  sessions (1 partial)" in out and "1 not recognised" in out, out
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_follow_prints_sessions_as_they_close_through_rotation():
+    d = tempfile.mkdtemp(prefix="mxgate-follow-")
+    cur = os.path.join(d, "current")
+    open(cur, "w").close()
+    p = subprocess.Popen([TOOL, "--format", "json", "-f", cur], stdout=subprocess.PIPE, text=True)
+    try:
+        with open(cur, "a") as fh:
+            fh.write("tcpserver: pid 11 from 10.0.0.1\ntcpserver: end 11 status 0\n")
+        first = json.loads(p.stdout.readline())
+        assert first["pid"] == 11 and not first["partial"]
+        os.rename(cur, os.path.join(d, "@400000006563a2b10a1b2c3d.s"))   # multilog rotates
+        with open(cur, "w") as fh:
+            fh.write("tcpserver: pid 12 from 10.0.0.2\ntcpserver: end 12 status 256\n")
+        second = json.loads(p.stdout.readline())
+        assert second["pid"] == 12 and second["exit"] == 1
+    finally:
+        p.kill(); p.wait(); shutil.rmtree(d, ignore_errors=True)

@@ -311,3 +311,48 @@ def test_smtps_and_command_line_clients():
         assert len(home.delivered("bob")) == 3
     finally:
         srv.stop(); home.cleanup()
+
+
+def test_certificate_email_is_the_sender_for_localmfcheck_question():
+    """UCSPITLS=@: a valid client certificate authenticates; LOCALMFCHECK=?
+    then lets it send only as the certificate's e-mail address"""
+    home = home_with_users()
+    d = pki()
+    srv = srv_for(home, {"UCSPITLS": "@", "LOCALMFCHECK": "?"})
+    try:
+        cx = ctx()
+        cx.load_cert_chain(os.path.join(d, "client.crt"), os.path.join(d, "client.key"))
+        with smtplib.SMTP("127.0.0.1", srv.port) as s:
+            s.ehlo("client.test"); s.starttls(context=cx); s.ehlo("client.test")
+            s.mail("client@example.test")
+            assert s.rcpt("far@elsewhere.test")[0] == 250
+            s.rset(); s.mail("someone.else@example.test")
+            assert s.rcpt("far@elsewhere.test")[0] == 553
+        pid = srv.pids()[-1]
+        line(srv, pid, "Accept::ORIG::Local_Sender", "P:ESMTPS H:client.test F:client@example.test T:far@elsewhere.test")
+        line(srv, pid, "Reject::ORIG::Invalid_Sender", "P:ESMTPS H:client.test F:someone.else@example.test T:far@elsewhere.test")
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_tls_closed_mid_session():
+    home = home_with_users()
+    srv = srv_for(home, {"UCSPITLS": ""})
+    try:
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        f = raw.makefile("rb")
+        f.readline()
+        raw.sendall(b"EHLO client.test\r\n")
+        while not f.readline().startswith(b"250 "):
+            pass
+        raw.sendall(b"STARTTLS\r\n")
+        assert f.readline().startswith(b"220 ")
+        t = ctx().wrap_socket(raw, server_hostname="mx.example.test")
+        t.sendall(b"EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: x\r\n\r\nhal")
+        time.sleep(0.3)
+        t.close()                                                      # TCP gone, no close_notify
+        pid = srv.pids()[-1]
+        srv.wait_end(pid)
+        assert "Queued" not in srv.log() and home.delivered("alice") == []
+    finally:
+        srv.stop(); home.cleanup()
