@@ -1,3 +1,3 @@
-/* main.c -- mxgate-cdb (see cdb.c, mxgate-cdb(8)). */
-int cdb_main(int argc, char **argv);
+/* main.c -- mxgate-cdb (see cdbkinds.h, mxgate-cdb(8)). */
+#include "cdbkinds.h"
 int main(int argc, char **argv) { return cdb_main(argc, argv); }

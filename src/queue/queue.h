@@ -35,27 +35,41 @@ struct envelope {
 
 /* envelope.c */
 int envelope_read(int fd, struct envelope *e);            /* QQ_OK or an exit code */
+/* length of the complete envelope in p[0..n), 0 while incomplete (see envelope.c) */
+size_t envelope_end(const char *p, size_t from, size_t n, size_t *field);
 int envelope_parse(struct envelope *e);                   /* after raw is filled */
 void envelope_free(struct envelope *e);
 
+/* localmap.c: control/locals and control/maildirs, read once */
+struct localmap { str locals, maildirs; };
+enum rcpt_kind { RCPT_REMOTE, RCPT_LOCAL_UNMAPPED, RCPT_MAILDIR };
+int localmap_load(struct localmap *m);                    /* QQ_OK or QQ_CONFIG */
+void localmap_free(struct localmap *m);
+bool localmap_is_local(const struct localmap *m, const char *addr);
+/* RCPT_MAILDIR with the Maildir in out, or what else addr is */
+enum rcpt_kind localmap_find(const struct localmap *m, const char *addr, char *out, size_t cap);
+void localmap_each_maildir(const struct localmap *m, void (*fn)(const char *maildir));
+
 /* maildir.c */
-/* the Maildir of a local recipient into out; false when addr is not local
- * or has no entry in control/maildirs */
-bool maildir_of(const char *addr, char *out, size_t cap);
-/* the recipient's domain is in control/locals */
-bool local_domain(const char *addr);
+#define TMP_MAX_AGE (36 * 3600)  /* work files older than this are leftovers of a crash */
 /* deliver the message in fd (from offset 0) to maildir with the qmail-local
  * headers; QQ_OK or an exit code */
 int maildir_deliver(const char *maildir, int msgfd, const char *sender, const char *rcpt);
+void maildir_clean_tmp(const char *maildir);
+int clean_old_files(const char *dir, long max_age);
 /* a unique file name per maildir(5) */
 void unique_name(char *buf, size_t cap);
 int fsync_dir(const char *dir);
+/* durable.c: fsync, or a group commit under mxgate-listen (MXGATE_COMMIT) */
+int durable_file(int fd, const char *dir);
+int durable_dir(const char *dir);
 int copy_fd(int from, int to);                            /* 0, or -1 with errno */
 
 /* spool.c */
 int spool_commit(int msgfd, const struct envelope *e, char *id, size_t idcap);
-int spool_deliver(const char *id);                       /* deliver what is local, keep the rest */
-int spool_flush(void);                                    /* mxgate-queue --flush */
+/* deliver what is local in entry id, keep the rest */
+int spool_deliver(const struct localmap *m, const char *id);
+int spool_flush(const struct localmap *m);                /* mxgate-queue --flush */
 
 int queue_main(int argc, char **argv);
 #endif
