@@ -11,7 +11,7 @@ pidfile="$var/run/pids"
 
 stop() {
   if [ -f "$pidfile" ]; then
-    while read -r pgid; do kill -TERM -- "-$pgid" 2>/dev/null || true; done < "$pidfile"
+    while read -r pgid; do kill -TERM "-$pgid" 2>/dev/null || true; done < "$pidfile"
     rm -f "$pidfile"
     echo "mxgate demo stopped"
   fi

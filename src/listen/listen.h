@@ -45,6 +45,7 @@ struct listen_config {
   uid_t uid; gid_t gid;
   bool drop_privileges;
   char **checkprogram;
+  char commit_sock[256];         /* group commit for mxgate-queue, "" when off */
   char *argv0;
 };
 
@@ -57,6 +58,9 @@ int rules_apply(const char *cdbpath, const char *ip, char **envs, int *nenv, int
 
 /* worker.c */
 void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot);
+
+/* commit.c: the group-commit server (never returns) */
+void commit_main(const char *sockpath);
 
 /* pool.c */
 int pool_run(struct listen_config *c);

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include "control.h"
 
 static int usage(void)
 {
-  fputs("usage: mxgate-listen [-x rules.cdb] [-w min:max] [-n max_use] [-i per_ip] [-u user] [-g group]\n"
+  fputs("usage: mxgate-listen [-x rules.cdb] [-w min:max] [-n max_use] [-i per_ip] [-u user] [-g group] [-G]\n"
         "                     IP:PORT[,NAME=value...] ... [-- checkprogram subprogram...]\n", stderr);
   return 100;
 }
@@ -18,9 +20,10 @@ int main(int argc, char **argv)
 {
   static struct listen_config c = { .min_workers = 4, .max_workers = 64, .max_use = 1000 };
   const char *user = NULL, *group = NULL;
+  bool group_commit = true;
   int opt;
   c.argv0 = argv[0];
-  while ((opt = getopt(argc, argv, "+x:w:n:i:u:g:")) != -1) {
+  while ((opt = getopt(argc, argv, "+x:w:n:i:u:g:G")) != -1) {
     switch (opt) {
     case 'x': c.rules = optarg; break;
     case 'w': if (sscanf(optarg, "%d:%d", &c.min_workers, &c.max_workers) != 2) return usage(); break;
@@ -28,6 +31,7 @@ int main(int argc, char **argv)
     case 'i': c.per_ip = atoi(optarg); break;
     case 'u': user = optarg; break;
     case 'g': group = optarg; break;
+    case 'G': group_commit = false; break;
     default: return usage();
     }
   }
@@ -46,6 +50,12 @@ int main(int argc, char **argv)
     struct group *gr = getgrnam(group);
     if (!gr) { fprintf(stderr, "mxgate-listen: unknown group %s\n", group); return 111; }
     c.gid = gr->gr_gid;
+  }
+  if (group_commit) {                         /* the committer's socket lives in the queue directory */
+    char dir[4096];
+    control_path(dir, sizeof dir, "queue");
+    mkdir(dir, 0711);
+    if (!control_path(c.commit_sock, sizeof c.commit_sock, "queue/commit.sock")) c.commit_sock[0] = 0;
   }
   return pool_run(&c);
 }

@@ -18,6 +18,20 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t got_term, got_hup;
+static pid_t committer;
+
+/* the group-commit server; workers' mxgate-queue find it through MXGATE_COMMIT */
+static void spawn_committer(struct listen_config *c)
+{
+  if (!c->commit_sock[0]) return;
+  committer = fork();
+  if (committer == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    commit_main(c->commit_sock);
+  }
+}
 static void on_term(int sig) { (void)sig; got_term = 1; }
 static void on_hup(int sig) { (void)sig; got_hup = 1; }
 static void on_chld(int sig) { (void)sig; }
@@ -55,9 +69,11 @@ static void reap(struct listen_config *c, struct pool_shared *sh)
 {
   pid_t pid;
   int st;
-  while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+  while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    if (pid == committer) { committer = 0; if (!got_term) spawn_committer(c); continue; }
     for (int i = 0; i < c->max_workers; i++)
       if (sh->slots[i].pid == pid) { sh->slots[i].pid = 0; sh->slots[i].busy = 0; }
+  }
 }
 
 static void signal_workers(const struct listen_config *c, const struct pool_shared *sh, int sig)
@@ -89,6 +105,8 @@ int pool_run(struct listen_config *c)
   sigaction(SIGHUP, &hup, NULL);
   sigaction(SIGCHLD, &chld, NULL);
   signal(SIGPIPE, SIG_IGN);
+  if (c->commit_sock[0]) setenv("MXGATE_COMMIT", c->commit_sock, 1);
+  spawn_committer(c);
   for (int i = 0; i < c->min_workers; i++) spawn(c, sh);
   char ready[64];                            /* as tcpserver -v says when it listens */
   int n = snprintf(ready, sizeof ready, "tcpserver: status: 0/%d\n", c->max_workers);
@@ -120,5 +138,6 @@ int pool_run(struct listen_config *c)
     if (!total) break;
     usleep(20000);
   }
+  if (committer > 0) { kill(committer, SIGTERM); waitpid(committer, NULL, 0); }
   return 0;
 }

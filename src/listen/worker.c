@@ -148,6 +148,7 @@ static void drop_privileges(const struct listen_config *c)
 void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot)
 {
   struct sigaction sa = { .sa_handler = on_stop };
+  signal(SIGINT, SIG_DFL);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);

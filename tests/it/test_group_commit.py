@@ -1,0 +1,68 @@
+"""Group commit under mxgate-listen: concurrent messages share one
+syncfs in the committer; SIGKILL of the committer at random moments while
+20 clients send 2,000 messages loses no acknowledged message and shows no
+partial one."""
+import os, random, signal, threading, time
+import harness as h
+
+
+def send_many(port, prefix, n, acked, failed):
+    c = h.Client(port, timeout=60)
+    c.reply()
+    c.cmd("EHLO load.test")
+    for i in range(n):
+        subject = f"{prefix}-{i}"
+        c.send(f"MAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        codes = [c.reply()[0] for _ in range(3)]
+        if codes != [250, 250, 354]:
+            failed.append((subject, codes))
+            c.cmd("RSET")
+            continue
+        code, lines = c.cmd(f"Subject: {subject}\r\n\r\nbody of {subject}\r\n.")
+        (acked if code == 250 else failed).append(subject)
+    c.cmd("QUIT")
+    c.close()
+
+
+def test_committer_killed_at_random_moments():
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="20:40")
+    pidfile = home.path("queue", "commit.sock.pid")
+    try:
+        h.wait_for(lambda: os.path.exists(pidfile), what="committer")
+        acked, failed = [], []
+        stop = threading.Event()
+        kills = []
+
+        def killer():
+            rnd = random.Random(3)
+            while not stop.is_set():
+                time.sleep(rnd.uniform(0.05, 0.3))
+                try:
+                    pid = int(open(pidfile).read())
+                    os.kill(pid, signal.SIGKILL)
+                    kills.append(pid)
+                except (OSError, ValueError):
+                    pass
+        k = threading.Thread(target=killer)
+        k.start()
+        clients = [threading.Thread(target=send_many, args=(srv.port, f"m{j}", 100, acked, failed)) for j in range(20)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        stop.set()
+        k.join()
+        bodies = {}
+        for data in home.delivered("alice"):
+            head, _, rest = data.partition(b"\nSubject: ")
+            subject = rest.split(b"\n", 1)[0].decode()
+            assert data.endswith(f"\n\nbody of {subject}\n".encode()), f"partial message {subject}"
+            bodies[subject] = bodies.get(subject, 0) + 1
+        lost = [s for s in acked if s not in bodies]
+        assert not lost, f"{len(lost)} acknowledged messages lost, e.g. {lost[:3]}"
+        assert len(acked) + len(failed) == 2000
+        assert len(kills) > 3 and len(acked) > 500, (len(kills), len(acked))
+        print(f"{len(acked)} acknowledged, {len(failed)} refused (451) over {len(kills)} committer kills")
+    finally:
+        srv.stop(); home.cleanup()
