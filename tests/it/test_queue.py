@@ -51,6 +51,42 @@ def visible(home):
     return out
 
 
+def flush(home, relay=None):
+    env = {"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir}
+    if relay:
+        env["MXGATE_RELAY"] = relay
+    return subprocess.run([QUEUE, "--flush"], env=env, capture_output=True, timeout=60)
+
+
+def recording_relay(exit_code=0, delay=0):
+    """a sendmail stand-in that appends its arguments and the message to files in its dir"""
+    d = tempfile.mkdtemp(prefix="mxgate-relay-")
+    path = os.path.join(d, "relay")
+    with open(path, "w") as fh:
+        fh.write(f'#!/bin/sh\nsleep {delay}\necho "$@" >> {d}/args\ncat >> {d}/msg\nexit {exit_code}\n')
+    os.chmod(path, 0o755)
+    return d, path
+
+
+def read_args(d):
+    p = os.path.join(d, "args")
+    return open(p).read().splitlines() if os.path.exists(p) else []
+
+
+class Tmpfs:
+    """a small tmpfs mounted at dir (root only); .ok False when it cannot be mounted"""
+
+    def __init__(self, path, size="256k"):
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        self.ok = os.getuid() == 0 and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path], capture_output=True).returncode == 0
+
+    def umount(self):
+        if self.ok:
+            subprocess.run(["umount", self.path])
+
+
 def test_one_local_recipient_byte_for_byte():
     home = h.Home()
     try:
@@ -151,53 +187,322 @@ def test_unwritable_queue_is_a_temporary_failure():
         home.cleanup()
 
 
+def slow_feeder(mw, ew, msg, env_bytes, pauses):
+    """the message in a few pieces with short pauses, then the envelope in two"""
+    def feed():
+        try:
+            step = max(1, len(msg) // (pauses + 1))
+            for i in range(0, len(msg), step):
+                os.write(mw, msg[i:i + step])
+                time.sleep(0.0005)
+            os.close(mw)
+            half = len(env_bytes) // 2
+            os.write(ew, env_bytes[:half])
+            time.sleep(0.0005)
+            os.write(ew, env_bytes[half:])
+        except OSError:
+            pass
+        finally:
+            for fd in (mw, ew):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+    return feed
+
+
+def check_queue_invariants(home, sent):
+    """nothing partial is visible: every todo/ID parses and has its whole
+    mess/ID; every mess/ID and every Maildir copy is one whole message"""
+    todo_dir, mess_dir = home.path("queue", "todo"), home.path("queue", "mess")
+    queued = {}
+    for f in os.listdir(todo_dir):
+        env = open(os.path.join(todo_dir, f), "rb").read()
+        assert env.startswith(b"Fs@remote.test\0") and env.endswith(b"\0\0"), f
+        fields = env[:-2].split(b"\0")
+        assert all(x.startswith(b"T") and len(x) > 1 for x in fields[1:]), env
+        body = open(os.path.join(mess_dir, f), "rb").read()   # the commit order: mess before todo
+        assert body in sent, f"partial queued message {f}"
+        queued[body] = queued.get(body, set()) | {x[1:].decode() for x in fields[1:]}
+    for f in os.listdir(mess_dir):
+        assert open(os.path.join(mess_dir, f), "rb").read() in sent, f"partial message in mess/{f}"
+    for md in home.maildirs.values():
+        for sub in ("new", "cur"):
+            for f in os.listdir(os.path.join(md, sub)):
+                data = open(os.path.join(md, sub, f), "rb").read()
+                assert data.startswith(b"Return-Path: <s@remote.test>\nDelivered-To: "), f
+                assert data.split(b"\n", 2)[2] in sent, f"partial delivery {f}"
+    return queued
+
+
 def test_sigkill_at_random_moments_never_loses_or_shows_half_a_message():
-    """200 deliveries, each killed at a random moment (or not at all): every
-    run that exited 0 has its message whole where it belongs; no visible
-    file is ever partial."""
+    """200 deliveries, each killed with SIGKILL at a random moment (or not
+    at all), fed fast or slowly: every run that exited 0 has its message
+    whole in each local Maildir or still queued for that recipient; nothing
+    visible is ever partial; and --flush afterwards delivers or relays every
+    acknowledged copy."""
+    import threading
     home = h.Home()
     rnd = random.Random(7)
+    rd, relay = recording_relay()
+    with open(relay, "w") as fh:                      # one file per relayed message
+        fh.write(f'#!/bin/sh\necho "$@" >> {rd}/args\ncat > {rd}/msg.$$\n')
     try:
-        acked, sent = [], set()
-        import threading
+        acked, sent, killed = [], set(), 0
         for i in range(200):
             size = rnd.choice([200, 5000, 120000])
             body = (b"Subject: %d\n\n" % i) + bytes(rnd.randrange(32, 127) for _ in range(64)) * (size // 64)
             sent.add(body)
             rcpts = rnd.choice([["alice@example.test"], ["alice@example.test", "bob@example.test"],
-                                ["bob@example.test", "far@elsewhere.test"]])
-            p, feed = run_queue(home, body, envelope("s@remote.test", rcpts), start_only=True)
+                                ["bob@example.test", "far@elsewhere.test"], ["far@elsewhere.test"]])
+            env_bytes = envelope("s@remote.test", rcpts)
+            if rnd.random() < 0.5:
+                p, feed = run_queue(home, body, env_bytes, start_only=True)
+            else:
+                mr, mw = os.pipe()
+                er, ew = os.pipe()
+                p = subprocess.Popen([QUEUE], stdin=mr, stdout=er, stderr=subprocess.DEVNULL,
+                                     env={"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir})
+                os.close(mr); os.close(er)
+                feed = slow_feeder(mw, ew, body, env_bytes, rnd.randrange(1, 4))
             t = threading.Thread(target=feed)
             t.start()
-            delay = rnd.choice([0, 0.0005, 0.001, 0.002, 0.004, None])
-            if delay is not None:
-                time.sleep(delay)
+            if rnd.random() < 0.8:
+                time.sleep(rnd.uniform(0, 0.003))
                 p.send_signal(signal.SIGKILL)
             rc = p.wait(30)
             t.join()
             if rc == 0:
                 acked.append((body, rcpts))
-        files = {f: open(f, "rb").read() for f in visible(home)}
-        queued = set()
-        for f, data in files.items():
-            if "/queue/todo/" in f:                      # a complete envelope, never a torn one
-                assert data.startswith(b"Fs@remote.test\0") and data.endswith(b"\0\0"), f
-            elif "/queue/mess/" in f:
-                assert data in sent, f"partial queued message {f}"
-                queued.add(data)
-            else:                                        # a Maildir copy: headers + one whole message
-                head = b"Return-Path: <s@remote.test>\nDelivered-To: "
-                assert data.startswith(head), f
-                assert data.split(b"\n", 2)[2] in sent, f"partial delivery {f}"
-        for body, rcpts in acked:                        # acknowledged: delivered or still queued
+            elif rc == -signal.SIGKILL:
+                killed += 1
+        queued = check_queue_invariants(home, sent)
+        for body, rcpts in acked:                     # acknowledged: delivered, or queued for that recipient
             for r in rcpts:
                 if r.endswith("@example.test"):
-                    user = r.split("@")[0]
-                    copies = [d for d in home.delivered(user) if d.split(b"\n", 2)[2] == body]
-                    assert copies or body in queued, (user, body[:12])
+                    copies = [d for d in home.delivered(r.split("@")[0]) if d.split(b"\n", 2)[2] == body]
+                    assert copies or r in queued.get(body, ()), (r, body[:12])
                 else:
-                    assert body in queued, ("remote recipient lost", body[:12])
-        assert len(acked) > 20
-        print(f"{len(acked)} of 200 runs acknowledged, {len(files)} visible files, all whole")
+                    assert r in queued.get(body, ()), ("remote recipient lost", body[:12])
+        assert len(acked) > 20 and killed > 20, (len(acked), killed)
+        r = flush(home, relay)
+        assert r.returncode == 0, r.stderr
+        assert os.listdir(home.path("queue", "todo")) == []
+        relayed = {open(os.path.join(rd, f), "rb").read() for f in os.listdir(rd) if f.startswith("msg.")}
+        for body, rcpts in acked:
+            if "far@elsewhere.test" in rcpts:
+                assert body in relayed, ("acknowledged, never relayed", body[:12])
+            for r in rcpts:
+                if r.endswith("@example.test"):
+                    assert any(d.split(b"\n", 2)[2] == body for d in home.delivered(r.split("@")[0])), r
+        print(f"200 runs: {len(acked)} acknowledged, {killed} killed; after --flush every acknowledged copy "
+              f"delivered or relayed ({len(relayed)} relayed)")
     finally:
+        home.cleanup(); shutil.rmtree(rd, ignore_errors=True)
+
+
+def test_envelope_end_is_the_final_nul_not_eof():
+    """as qmail-queue: the writer may keep fd 1 open after the final NUL"""
+    home = h.Home()
+    try:
+        mr, mw = os.pipe()
+        er, ew = os.pipe()
+        p = subprocess.Popen([QUEUE], stdin=mr, stdout=er, stderr=subprocess.PIPE,
+                             env={"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir})
+        os.close(mr); os.close(er)
+        os.write(mw, b"Subject: open end\n\nbody\n")
+        os.close(mw)
+        os.write(ew, envelope("s@r.test", ["bob@example.test"]))
+        rc = p.wait(30)                                  # ew still open here
+        os.close(ew)
+        assert rc == 0, p.stderr.read()
+        assert home.delivered("bob")[0].endswith(b"Subject: open end\n\nbody\n")
+    finally:
+        home.cleanup()
+
+
+def test_big_message_streams_in_bounded_memory():
+    home = h.Home()
+    try:
+        msg = b"Subject: big\n\n" + b"".join(b"%07d abcdefghijklmnopqrstuvwxyz0123456789\n" % i for i in range(800000))
+        mr, mw = os.pipe()
+        er, ew = os.pipe()
+        p = subprocess.Popen([QUEUE], stdin=mr, stdout=er, stderr=subprocess.DEVNULL,
+                             env={"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir})
+        os.close(mr); os.close(er)
+        import threading
+
+        def feed():
+            with os.fdopen(mw, "wb") as fh:
+                fh.write(msg)
+            with os.fdopen(ew, "wb") as fh:
+                fh.write(envelope("s@r.test", ["alice@example.test"]))
+        t = threading.Thread(target=feed)
+        t.start()
+        peak = 0                             # VmHWM of the running program (its own image, after exec)
+        while p.poll() is None:
+            try:
+                if not os.readlink(f"/proc/{p.pid}/exe").endswith("mxgate-queue"):
+                    continue                 # not exec'd yet: still the test's own image
+                with open(f"/proc/{p.pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]))
+            except OSError:
+                pass
+            finally:
+                time.sleep(0.005)
+        t.join()
+        assert p.returncode == 0
+        got = home.delivered("alice")
+        assert len(got) == 1 and got[0] == b"Return-Path: <s@r.test>\nDelivered-To: alice@example.test\n" + msg
+        # a 38 MB message, and the program never held more than a few MB
+        assert 0 < peak < 16 * 1024, peak
+        print(f"{len(msg)} bytes delivered, peak RSS {peak} KiB")
+    finally:
+        home.cleanup()
+
+
+def test_missing_maildir_is_queued_then_flushed():
+    """a mapped Maildir that cannot take the message: accepted into the queue, delivered by --flush later"""
+    home = h.Home()
+    try:
+        md = home.path("maildirs", "carol", "Maildir")
+        home.write("maildirs", open(home.path("control", "maildirs")).read() + f"carol@example.test:{md}\n")
+        msg = b"Subject: later\n\nfor carol\n"
+        p = run_queue(home, msg, envelope("s@r.test", ["carol@example.test"]))
+        assert p.returncode == 0, p.stderr.read()
+        todo = os.listdir(home.path("queue", "todo"))
+        assert len(todo) == 1
+        assert flush(home).returncode == 0
+        assert os.listdir(home.path("queue", "todo")) == todo          # still no Maildir: kept
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(md, sub))
+        assert flush(home).returncode == 0
+        assert os.listdir(home.path("queue", "todo")) == [] and os.listdir(home.path("queue", "mess")) == []
+        got = [open(os.path.join(md, "new", f), "rb").read() for f in os.listdir(os.path.join(md, "new"))]
+        assert got == [b"Return-Path: <s@r.test>\nDelivered-To: carol@example.test\n" + msg]
+    finally:
+        home.cleanup()
+
+
+def test_template_map_and_unknown_user_is_kept():
+    home = h.Home(users=())
+    try:
+        base = home.path("vmail")
+        for u in ("dave", "erin"):
+            for sub in ("tmp", "new", "cur"):
+                os.makedirs(os.path.join(base, u, "Maildir", sub))
+        home.write("maildirs", f"@example.test:{base}/%u/Maildir\n")
+        p = run_queue(home, b"Subject: t\n\nx\n", envelope("s@r.test", ["Dave-Lists@example.test"]))
+        assert p.returncode == 0
+        assert len(os.listdir(os.path.join(base, "dave", "Maildir", "new"))) == 1
+        p = run_queue(home, b"Subject: t\n\ny\n", envelope("s@r.test", ["zed@example.test", "erin@example.test"]))
+        assert p.returncode == 0
+        assert len(os.listdir(os.path.join(base, "erin", "Maildir", "new"))) == 1
+        todo = os.listdir(home.path("queue", "todo"))
+        assert len(todo) == 1                                   # zed: unknown, kept, never relayed
+        assert open(home.path("queue", "todo", todo[0]), "rb").read() == envelope("s@r.test", ["zed@example.test"])
+        assert not os.path.exists(os.path.join(base, "zed"))
+    finally:
+        home.cleanup()
+
+
+def test_bad_maildirs_line_is_55_and_leaves_nothing():
+    home = h.Home()
+    try:
+        home.write("maildirs", "alice@example.test relative\n")
+        p = run_queue(home, b"Subject: x\n\nbody\n", envelope("s@r.test", ["alice@example.test"]))
+        assert p.returncode == 55, p.returncode
+        assert b"control/maildirs" in p.stderr.read()
+        assert visible(home) == []
+    finally:
+        home.cleanup()
+
+
+def test_relay_failure_keeps_the_entry_and_null_sender_is_angle_brackets():
+    home = h.Home()
+    bad_dir, bad = recording_relay(exit_code=75)
+    good_dir, good = recording_relay()
+    try:
+        msg = b"Subject: bounce\n\nnull sender\n"
+        p = run_queue(home, msg, envelope("", ["far@elsewhere.test", "-x@elsewhere.test"]))
+        assert p.returncode == 0
+        r = flush(home, bad)
+        assert r.returncode == 0 and b"relay program failed" in r.stderr, r.stderr
+        assert len(os.listdir(home.path("queue", "todo"))) == 1
+        assert flush(home, good).returncode == 0
+        assert read_args(good_dir) == ["-f <> -- far@elsewhere.test -x@elsewhere.test"]
+        assert open(os.path.join(good_dir, "msg"), "rb").read() == msg
+        assert os.listdir(home.path("queue", "todo")) == [] and os.listdir(home.path("queue", "mess")) == []
+    finally:
+        home.cleanup()
+        shutil.rmtree(bad_dir, ignore_errors=True); shutil.rmtree(good_dir, ignore_errors=True)
+
+
+def test_concurrent_flushes_relay_each_entry_once():
+    home = h.Home()
+    rd, relay = recording_relay(delay=0.3)
+    try:
+        for i in range(5):
+            assert run_queue(home, b"Subject: %d\n\nx\n" % i, envelope("s@r.test", [f"u{i}@far.test"])).returncode == 0
+        env = {"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir, "MXGATE_RELAY": relay}
+        ps = [subprocess.Popen([QUEUE, "--flush"], env=env) for _ in range(4)]
+        for p in ps:
+            assert p.wait(60) == 0
+        while os.listdir(home.path("queue", "todo")):        # an entry locked by one run is skipped by the others
+            assert flush(home, relay).returncode == 0
+        args = read_args(rd)
+        assert sorted(args) == sorted(f"-f s@r.test -- u{i}@far.test" for i in range(5)), args
+    finally:
+        home.cleanup(); shutil.rmtree(rd, ignore_errors=True)
+
+
+def test_flush_cleans_old_leftovers_only():
+    home = h.Home()
+    try:
+        assert run_queue(home, b"Subject: x\n\nkeep\n", envelope("s@r.test", ["far@elsewhere.test"])).returncode == 0
+        old = time.time() - 40 * 3600
+        files = {"qtmp_old": home.path("queue", "tmp", "1.old"), "qtmp_new": home.path("queue", "tmp", "2.new"),
+                 "orphan_old": home.path("queue", "mess", "3.orphan"), "orphan_new": home.path("queue", "mess", "4.orphan"),
+                 "md_old": os.path.join(home.maildirs["alice"], "tmp", "5.old"),
+                 "md_new": os.path.join(home.maildirs["alice"], "tmp", "6.new")}
+        for name, f in files.items():
+            with open(f, "w") as fh:
+                fh.write("leftover")
+            if name.endswith("_old"):
+                os.utime(f, (old, old))
+        rd, relay = recording_relay(exit_code=1)
+        assert flush(home, relay).returncode == 0
+        shutil.rmtree(rd, ignore_errors=True)
+        for name, f in files.items():
+            assert os.path.exists(f) == name.endswith("_new"), name
+        assert len(os.listdir(home.path("queue", "todo"))) == 1 and len(os.listdir(home.path("queue", "mess"))) == 2
+    finally:
+        home.cleanup()
+
+
+def test_disk_full_in_the_queue_is_53_and_leaves_nothing():
+    home = h.Home()
+    fs = Tmpfs(home.path("q"), size="128k")
+    if not fs.ok:
+        print("skipped: cannot mount a tmpfs here (needs root)")
+        home.cleanup()
+        return
+    try:
+        os.symlink(home.path("q"), home.path("queue"))
+        # 300 KB: the work file fills the disk; 80 KB: the work file fits, its copy
+        # into the queue does not
+        for size in (300000, 80000):
+            for rcpts in (["far@elsewhere.test"], ["alice@example.test", "far@elsewhere.test"]):
+                p = run_queue(home, b"Subject: big\n\n" + b"y" * size + b"\n", envelope("s@r.test", rcpts))
+                assert p.returncode == 53, (size, rcpts, p.returncode)
+                assert visible(home) == [], visible(home)
+                assert os.listdir(home.path("queue", "tmp")) == []
+        # a message that fits in the same queue still goes through
+        p = run_queue(home, b"Subject: small\n\nok\n", envelope("s@r.test", ["far@elsewhere.test"]))
+        assert p.returncode == 0
+        assert len(os.listdir(home.path("queue", "todo"))) == 1
+    finally:
+        fs.umount()
         home.cleanup()
