@@ -11,29 +11,55 @@ def envelope(sender, rcpts, complete=True):
     return e + (b"\0" if complete else b"")
 
 
-def run_queue(home, msg, env_bytes, extra_env=None, start_only=False):
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def feeder(mw, ew, msg, env_bytes, pieces=0):
+    """a function writing msg to mw, closing it, then env_bytes to ew; with
+    pieces, in that many parts with short pauses. Each fd is closed exactly
+    once (tests run in threads: a second close could hit another test's fd)."""
+    def feed():
+        fds = [mw, ew]
+
+        def close(fd):
+            if fd in fds:
+                fds.remove(fd)
+                os.close(fd)
+        try:
+            step = max(1, len(msg) // pieces) if pieces else 65536
+            for i in range(0, len(msg), step):
+                write_all(mw, msg[i:i + step])
+                if pieces:
+                    time.sleep(0.0005)
+            close(mw)
+            if pieces:
+                half = len(env_bytes) // 2
+                write_all(ew, env_bytes[:half])
+                time.sleep(0.0005)
+                write_all(ew, env_bytes[half:])
+            else:
+                write_all(ew, env_bytes)
+        except OSError:
+            pass
+        finally:
+            for fd in list(fds):
+                close(fd)
+    return feed
+
+
+def run_queue(home, msg, env_bytes, extra_env=None, start_only=False, pieces=0):
     """mxgate-queue with msg on fd 0 and env_bytes on fd 1 (both pipes)"""
     mr, mw = os.pipe()
     er, ew = os.pipe()
     e = {"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir}
     e.update(extra_env or {})
-    p = subprocess.Popen([QUEUE], stdin=mr, stdout=er, stderr=subprocess.PIPE, env=e)
+    p = subprocess.Popen([QUEUE], stdin=mr, stdout=er, stderr=subprocess.DEVNULL if start_only else subprocess.PIPE,
+                         env=e)
     os.close(mr); os.close(er)
-
-    def feed():
-        try:
-            for i in range(0, len(msg), 65536):
-                os.write(mw, msg[i:i + 65536])
-            os.close(mw)
-            os.write(ew, env_bytes)
-        except OSError:
-            pass
-        finally:
-            for fd in (mw, ew):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+    feed = feeder(mw, ew, msg, env_bytes, pieces)
     if start_only:
         return p, feed
     feed()
@@ -187,28 +213,12 @@ def test_unwritable_queue_is_a_temporary_failure():
         home.cleanup()
 
 
-def slow_feeder(mw, ew, msg, env_bytes, pauses):
-    """the message in a few pieces with short pauses, then the envelope in two"""
-    def feed():
-        try:
-            step = max(1, len(msg) // (pauses + 1))
-            for i in range(0, len(msg), step):
-                os.write(mw, msg[i:i + step])
-                time.sleep(0.0005)
-            os.close(mw)
-            half = len(env_bytes) // 2
-            os.write(ew, env_bytes[:half])
-            time.sleep(0.0005)
-            os.write(ew, env_bytes[half:])
-        except OSError:
-            pass
-        finally:
-            for fd in (mw, ew):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-    return feed
+def describe(data, sent):
+    """for an assertion: how a file that is not a sent message relates to one"""
+    for b in sent:
+        if b.startswith(data[:40]):
+            return f"{len(data)} bytes, sent {len(b)}, prefix={b.startswith(data)}"
+    return f"{len(data)} bytes, no message starts like it: {data[:40]!r}"
 
 
 def check_queue_invariants(home, sent):
@@ -222,16 +232,18 @@ def check_queue_invariants(home, sent):
         fields = env[:-2].split(b"\0")
         assert all(x.startswith(b"T") and len(x) > 1 for x in fields[1:]), env
         body = open(os.path.join(mess_dir, f), "rb").read()   # the commit order: mess before todo
-        assert body in sent, f"partial queued message {f}"
+        assert body in sent, f"partial queued message {f}: {describe(body, sent)}"
         queued[body] = queued.get(body, set()) | {x[1:].decode() for x in fields[1:]}
     for f in os.listdir(mess_dir):
-        assert open(os.path.join(mess_dir, f), "rb").read() in sent, f"partial message in mess/{f}"
+        data = open(os.path.join(mess_dir, f), "rb").read()
+        assert data in sent, f"partial message in mess/{f}: {describe(data, sent)}"
     for md in home.maildirs.values():
         for sub in ("new", "cur"):
             for f in os.listdir(os.path.join(md, sub)):
                 data = open(os.path.join(md, sub, f), "rb").read()
                 assert data.startswith(b"Return-Path: <s@remote.test>\nDelivered-To: "), f
-                assert data.split(b"\n", 2)[2] in sent, f"partial delivery {f}"
+                body = data.split(b"\n", 2)[2]
+                assert body in sent, f"partial delivery {f}: {describe(body, sent)}"
     return queued
 
 
@@ -256,15 +268,9 @@ def test_sigkill_at_random_moments_never_loses_or_shows_half_a_message():
             rcpts = rnd.choice([["alice@example.test"], ["alice@example.test", "bob@example.test"],
                                 ["bob@example.test", "far@elsewhere.test"], ["far@elsewhere.test"]])
             env_bytes = envelope("s@remote.test", rcpts)
-            if rnd.random() < 0.5:
-                p, feed = run_queue(home, body, env_bytes, start_only=True)
-            else:
-                mr, mw = os.pipe()
-                er, ew = os.pipe()
-                p = subprocess.Popen([QUEUE], stdin=mr, stdout=er, stderr=subprocess.DEVNULL,
-                                     env={"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir})
-                os.close(mr); os.close(er)
-                feed = slow_feeder(mw, ew, body, env_bytes, rnd.randrange(1, 4))
+            # half fed at once, half slowly in 2-4 pieces
+            p, feed = run_queue(home, body, env_bytes, start_only=True,
+                                pieces=rnd.choice([0, 0, 0, 2, 3, 4]))
             t = threading.Thread(target=feed)
             t.start()
             if rnd.random() < 0.8:
