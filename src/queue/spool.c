@@ -136,7 +136,8 @@ static bool relay(int msgfd, const char *sender, const char **rcpt, size_t n)
 static void keep(str *left, const char *rcpt) { str_catc(left, 'T'); str_cats(left, rcpt); str_catc(left, 0); }
 
 /* the recipients of e not delivered now, as an envelope, into left */
-static void deliver_entry(const struct localmap *m, const struct envelope *e, int msgfd, bool relay_too, str *left)
+static void deliver_entry(const struct localmap *m, const char *id, const struct envelope *e, int msgfd, bool relay_too,
+                          str *left)
 {
   char md[4096];
   const char **remote = calloc(e->nrcpt, sizeof *remote);
@@ -145,12 +146,15 @@ static void deliver_entry(const struct localmap *m, const struct envelope *e, in
   for (size_t i = 0; i < e->nrcpt; i++) {
     enum rcpt_kind k = localmap_find(m, e->rcpt[i], md, sizeof md);
     if (k == RCPT_MAILDIR && maildir_deliver(md, msgfd, e->sender, e->rcpt[i]) == QQ_OK) continue;
-    if (k == RCPT_REMOTE && remote) remote[nremote++] = e->rcpt[i];
-    else keep(left, e->rcpt[i]);                 /* local: kept for the admin and the next --flush */
+    if (k == RCPT_REMOTE && remote) { remote[nremote++] = e->rcpt[i]; continue; }
+    keep(left, e->rcpt[i]);                      /* local: kept for the admin and the next --flush */
+    if (relay_too)
+      fprintf(stderr, "mxgate-queue: %s: %s: %s, kept in the queue\n", id, e->rcpt[i],
+              k == RCPT_MAILDIR ? "the Maildir cannot take it" : "local, no Maildir in control/maildirs");
   }
   bool relayed = relay_too && nremote && relay(msgfd, e->sender, remote, nremote);
   if (relay_too && nremote && !relayed)
-    fprintf(stderr, "mxgate-queue: relay program failed, %zu recipient(s) kept\n", nremote);
+    fprintf(stderr, "mxgate-queue: %s: relay program failed, %zu recipient(s) kept\n", id, nremote);
   if (!relayed)
     for (size_t i = 0; i < nremote; i++) keep(left, remote[i]);
   str_catc(left, 0);
@@ -177,7 +181,7 @@ static int process(const struct localmap *m, const char *id, bool relay_too)
     code = QQ_READ;
     goto done;
   }
-  deliver_entry(m, &e, msgfd, relay_too, &left);
+  deliver_entry(m, id, &e, msgfd, relay_too, &left);
   if (left.len == strlen(e.sender) + 3) {                    /* nobody left: the entry is done */
     if (unlink(todo) == 0) { durable_dir(dir); unlink(mess); }
   } else if (left.len != e.raw.len) {                        /* fewer left: rewrite the envelope */

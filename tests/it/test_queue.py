@@ -156,6 +156,8 @@ def test_several_recipients_local_and_remote_then_flush():
         r = subprocess.run([QUEUE, "--flush"], env={"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir,
                                                     "MXGATE_RELAY": relay}, capture_output=True)
         assert r.returncode == 0, r.stderr
+        assert r.stderr.decode() == f"mxgate-queue: {todo[0]}: nobody@example.test: local, no Maildir in " \
+                                    "control/maildirs, kept in the queue\n", r.stderr
         assert open(f"{relaydir}/args").read().split() == ["-f", "s@remote.test", "--", "far@elsewhere.test"]
         assert open(f"{relaydir}/msg", "rb").read() == msg
         # the unknown local user stays queued, never relayed (it would loop)
