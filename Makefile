@@ -57,8 +57,8 @@ $(foreach p,$(PROGDIRS),$(eval $(call PROG_template,$(p))))
 
 # mxgate-listen serves sessions with the smtpd session engine
 $(BUILD)/listen/%.o: CFLAGS_ALL += -Isrc/smtpd
-$(BIN)/mxgate-listen: $(BUILD)/libsmtpd.a
-$(BIN)/mxgate-listen: LIBS := $(BUILD)/libsmtpd.a $(LIBA) $(LIBS)
+$(BIN)/mxgate-listen: $(BUILD)/libsmtpd.a $(BUILD)/libqueue.a
+$(BIN)/mxgate-listen: LIBS := $(BUILD)/libsmtpd.a $(BUILD)/libqueue.a $(LIBA) $(LIBS)
 
 # a unit test links the archive of the program its name starts with
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) $(foreach p,$(PROGDIRS),$(BUILD)/lib$(p).a)

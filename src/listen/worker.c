@@ -11,6 +11,7 @@
  */
 #include "listen.h"
 #include "smtpd.h"
+int queue_main(int argc, char **argv);          /* src/queue: linked into mxgate-listen */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -156,6 +157,8 @@ void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot
   drop_privileges(c);
   static struct smtpd_config cfg;
   bool cfg_ok = smtpd_config_load(&cfg, c->argv0) == 0;
+  const char *qq = getenv("QMAILQUEUE");
+  if (!qq || !*qq) cfg.queue_inproc = queue_main;      /* the embedded queue: fork, no exec */
   size_t n = 0;
   while (environ[n]) n++;
   char **base = calloc(n + 1, sizeof *base);

@@ -28,6 +28,12 @@ int queue_open(struct session *s, struct queue_job *q)
   if (q->pid == 0) {
     if (dup2(msg[0], 0) < 0 || dup2(env[0], 1) < 0) _exit(81);
     signal(SIGPIPE, SIG_DFL);
+    if (s->cfg->queue_inproc) {                   /* the same code as bin/mxgate-queue, without the exec */
+      char *argv[] = { "mxgate-queue", NULL };
+      int ends[] = { msg[0], msg[1], env[0], env[1] };      /* no exec closes them for us */
+      for (int i = 0; i < 4; i++) if (ends[i] > 1) close(ends[i]);
+      _exit(s->cfg->queue_inproc(1, argv));
+    }
     char *argv[] = { (char *)s->cfg->queue_program, NULL };
     execv(argv[0], argv);
     _exit(81);

@@ -31,6 +31,9 @@ struct smtpd_config {
   bool have_badhelo;
   struct cdbx morercpthosts;
   char queue_program[4096];
+  /* set by mxgate-listen when QMAILQUEUE is unset: the embedded queue runs
+   * in a forked child without an exec (no program start per message) */
+  int (*queue_inproc)(int argc, char **argv);
 };
 
 /* per-connection settings from the UCSPI environment and tcprules */
