@@ -35,6 +35,18 @@ ssize_t io_fd_write(void *ctx, int fd, void *buf, size_t len, int timeout)
   return r;
 }
 
+bool fd_write_all(int fd, const void *buf, size_t n)
+{
+  const char *p = buf;
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w; n -= (size_t)w;
+  }
+  return true;
+}
+
 void io_out_init(struct io_out *o, int fd, int timeout)
 {
   o->fd = fd; o->timeout = timeout; o->write = io_fd_write; o->ctx = NULL;

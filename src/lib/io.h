@@ -41,6 +41,9 @@ struct io_in {
   char buf[IO_INBUF];
 };
 
+/* all of p to a blocking fd (EINTR retried); false on an error */
+bool fd_write_all(int fd, const void *p, size_t n);
+
 ssize_t io_fd_read(void *ctx, int fd, void *buf, size_t len, int timeout);
 ssize_t io_fd_write(void *ctx, int fd, void *buf, size_t len, int timeout);
 

@@ -19,24 +19,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w; n -= (size_t)w;
-  }
-  return true;
-}
-
 /* client <-> child until either side ends; first is what the child said first */
 static void relay(struct popup *p, int child)
 {
   char buf[16384];
   for (;;) {
     if (io_avail(&p->in)) {                         /* read-ahead (pipelined commands) goes first */
-      if (!write_all(child, io_peek(&p->in), io_avail(&p->in))) return;
+      if (!fd_write_all(child, io_peek(&p->in), io_avail(&p->in))) return;
       io_consume(&p->in, io_avail(&p->in));
     }
     struct pollfd fds[2] = { { .fd = p->in.fd, .events = POLLIN }, { .fd = child, .events = POLLIN } };
@@ -78,7 +67,7 @@ int login(struct popup *p, const char *user, size_t ulen, const char *pass, size
   str_catb(&c, pass, plen); str_catc(&c, 0);
   str_cats(&c, stamp); str_catc(&c, 0);
   signal(SIGPIPE, SIG_IGN);
-  bool sent = write_all(cred[1], c.s, c.len);
+  bool sent = fd_write_all(cred[1], c.s, c.len);
   explicit_bzero(c.s, c.cap);
   str_free(&c);
   close(cred[1]);

@@ -37,27 +37,10 @@ struct body {
   char out[65536];
 };
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w; n -= (size_t)w;
-  }
-  return true;
-}
-
 static void out_flush(struct body *b)
 {
-  size_t off = 0;
   int fd = b->spoolfd >= 0 ? b->spoolfd : b->q->msgfd;
-  while (!b->write_failed && off < b->outlen) {
-    ssize_t w = write(fd, b->out + off, b->outlen - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) b->write_failed = true;
-    else off += (size_t)w;
-  }
+  if (!b->write_failed && b->outlen && !fd_write_all(fd, b->out, b->outlen)) b->write_failed = true;
   b->outlen = 0;
 }
 
@@ -174,15 +157,15 @@ static void refuse_and_close(struct session *s, enum row_id row)
 static bool unspool(struct body *b, const str *hdrs, const str *received)
 {
   char buf[65536];
-  if (!write_all(b->q->msgfd, hdrs->s ? hdrs->s : "", hdrs->len) ||
-      !write_all(b->q->msgfd, received->s, received->len) || lseek(b->spoolfd, 0, SEEK_SET) < 0)
+  if (!fd_write_all(b->q->msgfd, hdrs->s ? hdrs->s : "", hdrs->len) ||
+      !fd_write_all(b->q->msgfd, received->s, received->len) || lseek(b->spoolfd, 0, SEEK_SET) < 0)
     return false;
   for (;;) {
     ssize_t r = read(b->spoolfd, buf, sizeof buf);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return false;
     if (r == 0) return true;
-    if (!write_all(b->q->msgfd, buf, (size_t)r)) return false;
+    if (!fd_write_all(b->q->msgfd, buf, (size_t)r)) return false;
   }
 }
 

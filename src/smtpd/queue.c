@@ -54,24 +54,13 @@ static int wait_queue(pid_t pid)
   return WEXITSTATUS(st);
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w; n -= (size_t)w;
-  }
-  return true;
-}
-
 /* the exit code of the queue program (0: queued), -1 if it crashed */
 int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom)
 {
   close(q->msgfd);
-  bool ok = write_all(q->envfd, "F", 1) && write_all(q->envfd, mailfrom->s ? mailfrom->s : "", mailfrom->len) &&
-            write_all(q->envfd, "", 1) && write_all(q->envfd, envelope->s, envelope->len) &&
-            write_all(q->envfd, "", 1);
+  bool ok = fd_write_all(q->envfd, "F", 1) && fd_write_all(q->envfd, mailfrom->s ? mailfrom->s : "", mailfrom->len) &&
+            fd_write_all(q->envfd, "", 1) && fd_write_all(q->envfd, envelope->s, envelope->len) &&
+            fd_write_all(q->envfd, "", 1);
   close(q->envfd);
   int r = wait_queue(q->pid);
   return ok || r != 0 ? r : 81;
