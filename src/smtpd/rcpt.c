@@ -39,7 +39,7 @@ static enum row_id check_recipients(struct session *s, struct rcpt *r)
 {
   if (r->relay_mailfrom) return ROW_NONE;
   int known = recipients_check(s, r);
-  if (known < 0) return ROW_COUNT + 1;           /* temporary failure, see smtp_rcpt */
+  if (known < 0) return ROW_TEMPFAIL;
   if (known == 0) { s->rcpt_failed++; return ROW_RCPT_FAILED; }
   return ROW_NONE;
 }
@@ -143,7 +143,7 @@ void smtp_rcpt(struct session *s, const char *arg, size_t len)
   }
   if (row == ROW_NONE)
     row = run_checks(s, &r, common_checks, sizeof common_checks / sizeof *common_checks);
-  if (row == ROW_COUNT + 1) {
+  if (row == ROW_TEMPFAIL) {
     reply(s, "451 4.3.0 Temporary failure looking up the recipient");
   } else if (row != ROW_NONE && r.reply_text) {
     decide_log(s, row, r.addr.s, r.addr.len, r.detail);

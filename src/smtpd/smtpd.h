@@ -18,6 +18,7 @@
 #include "tls.h"
 
 #define ROW_NONE ROW_COUNT      /* a check that passes */
+#define ROW_TEMPFAIL (ROW_COUNT + 1)  /* a check that could not be made (451, no decision to log) */
 #define SMTP_LINE_MAX 512       /* RFC 5321 4.5.3.1.4: command line incl. CRLF */
 #define ADDR_MAX 900            /* longest envelope address taken */
 #define HOPS_MAX 100            /* Received + Delivered-To headers */
