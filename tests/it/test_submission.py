@@ -356,3 +356,22 @@ def test_tls_closed_mid_session():
         assert "Queued" not in srv.log() and home.delivered("alice") == []
     finally:
         srv.stop(); home.cleanup()
+
+
+def test_no_password_in_the_clear_when_tls_is_available():
+    home = home_with_users()
+    srv = srv_for(home, {"SMTPAUTH": "+cram"})                       # UCSPITLS unset, a certificate exists
+    try:
+        c = h.Client(srv.port)
+        c.reply()
+        code, ehlo = c.cmd("EHLO client.test")
+        assert "250-STARTTLS" in ehlo and "250-AUTH CRAM-MD5" in ehlo, ehlo   # no LOGIN, no PLAIN before TLS
+        assert c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-pw").decode())[1] == \
+            ["504 5.5.4 Unrecognized authentication type"]
+        c.cmd("QUIT"); c.close()
+        line(srv, srv.pids()[-1], "Reject::AUTH::Method", "P:ESMTP H:client.test")
+        with smtplib.SMTP("127.0.0.1", srv.port) as s:                 # after STARTTLS all three are offered
+            s.ehlo("client.test"); s.starttls(context=ctx()); s.ehlo("client.test")
+            assert s.esmtp_features["auth"].split() == ["LOGIN", "PLAIN", "CRAM-MD5"]
+    finally:
+        srv.stop(); home.cleanup()
