@@ -9,7 +9,7 @@ libcrypt-dev zlib1g-dev libcmocka-dev libbsd-dev libdb-dev libmd-dev ucspi-tcp d
 swaks curl python3 libnet-ssleay-perl libio-socket-ssl-perl
 dnsmasq-base dnsutils python3-dnspython python3-yaml socat netcat-openbsd
 postfix postgrey libopendkim-dev opendkim-tools python3-dkim fetchmail
-clamav-daemon clamav clamdscan spamd spamc procps clang libclang-rt-14-dev gawk gzip"
+clamav-daemon clamav clamdscan spamd spamc procps clang libclang-rt-14-dev gawk gzip chromium"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \

@@ -128,3 +128,26 @@ def test_follow_prints_sessions_as_they_close_through_rotation():
         assert second["pid"] == 12 and second["exit"] == 1
     finally:
         p.kill(); p.wait(); shutil.rmtree(d, ignore_errors=True)
+
+
+def test_html_report_renders_in_headless_chromium():
+    """the page draws in a real browser: its DOM after rendering has the
+    charts and the session rows, and a screenshot is made"""
+    d = tempfile.mkdtemp(prefix="mxgate-html-")
+    try:
+        log = "".join(f"tcpserver: pid {p} from 10.0.0.{p}\nqmail-smtpd: pid {p} Reject::SNDR::Invalid_Relay: "
+                      f"S:10.0.0.{p}:unknown P:ESMTP H:h{p} F:a@b.test T:x@far.test\ntcpserver: end {p} status 0\n"
+                      for p in range(1, 30))
+        html = os.path.join(d, "r.html")
+        subprocess.run([TOOL, "--html", html], input=log, text=True, check=True)
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                 "--disable-sync", "--disable-component-update", f"--user-data-dir={d}/profile"]
+        dom = subprocess.run(["chromium"] + flags + ["--dump-dom", f"file://{html}"], capture_output=True, text=True,
+                             timeout=120).stdout
+        assert dom.count("<rect") >= 24 and dom.count("<tr>") >= 29 and "Invalid_Relay" in dom, dom[:500]
+        png = os.path.join(d, "r.png")
+        subprocess.run(["chromium"] + flags + ["--window-size=1000,1100", f"--screenshot={png}", f"file://{html}"],
+                       capture_output=True, timeout=120)
+        assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10000
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
