@@ -151,3 +151,51 @@ def test_html_report_renders_in_headless_chromium():
         assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10000
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_authenticated_greylisted_pop3_and_reused_pids_from_real_logs():
+    """submission with AUTH (mxgate-authuser), greylisting (real postgrey),
+    POP3 logins (fd 5 into the same log) and mxgate-listen, whose workers
+    reuse pids by design; mxgate-sessions joins all of them exactly"""
+    import base64, poplib
+    from test_grey import Postgrey
+    home = h.Home()
+    hashed = subprocess.run([h.prog("mxgate-authuser"), "--hash"], input="pw\n", capture_output=True, text=True,
+                            check=True).stdout.strip()
+    home.write("users", f"alice:{hashed}::::{os.path.dirname(home.maildirs['alice'])}:Maildir\n", mode=0o600)
+    pg = Postgrey(delay=60)
+    srv = h.Listener(args=[h.prog("mxgate-authuser"), "/bin/true"], workers="2:2",
+                     env={"MXGATE_HOME": home.dir, "SMTPAUTH": "", "AUTH_CLEARTEXT": "1", "UCSPITLS": "-",
+                          "POSTGREY": f"127.0.0.1#{pg.port}", "AUTHDELAY": "0"})
+    pop = h.Tcpserver([h.prog("mxgate-popup"), "pop.test", h.prog("mxgate-authuser"), h.prog("mxgate-pop3d"), "Maildir"],
+                      env={"MXGATE_HOME": home.dir, "POP3DELAY": "0"}, wrapper=["sh", "-c", 'exec "$@" 5>&2', "sh"])
+    try:
+        for i in range(6):                                                  # 6 sessions over 2 workers
+            c = h.Client(srv.port); c.reply(); c.cmd("EHLO c.test")
+            if i % 2 == 0:                                                  # authenticated, relays
+                c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0pw").decode())
+                c.cmd("MAIL FROM:<alice@example.test>"); c.cmd("RCPT TO:<far@elsewhere.test>")
+            else:                                                           # a stranger: greylisted
+                c.cmd("MAIL FROM:<s@remote.test>"); c.cmd("RCPT TO:<alice@example.test>")
+            c.cmd("QUIT"); c.close()
+        p = poplib.POP3("127.0.0.1", pop.port, timeout=10); p.user("alice"); p.pass_("pw"); p.quit()
+        h.wait_for(lambda: srv.log().count("tcpserver: end") >= 6 and pop.log().count("tcpserver: end") >= 1,
+                   what="ends")
+        logpath = os.path.join(home.dir, "all.log")
+        with open(logpath, "w") as fh:
+            fh.write(srv.log() + pop.log())
+        got = [json.loads(l) for l in subprocess.run([TOOL, "--format", "json", logpath], capture_output=True,
+                                                     text=True, check=True).stdout.splitlines()]
+        smtp = [s for s in got if s["proto"] != "POP3"]
+        assert len(smtp) == 6 and len({s["pid"] for s in smtp}) <= 2       # pids reused, sessions kept apart
+        assert all(not s["partial"] for s in got)
+        rows = [[e["row"] for e in s["events"]] for s in smtp]
+        assert rows.count(["Accept::AUTH::plain", "Accept::AUTH::plain"]) == 3, rows
+        assert rows.count(["Deferred::GREY::Grey_Listed"]) == 3, rows
+        popped = [s for s in got if s["proto"] == "POP3"]
+        assert len(popped) == 1 and popped[0]["events"][0]["row"] == "Accept::AUTH::User"
+        assert popped[0]["events"][0]["user"] == "alice"
+        summary = subprocess.run([TOOL, "--summary", logpath], capture_output=True, text=True, check=True).stdout
+        assert "alice" in summary and "Deferred::GREY::Grey_Listed" in summary
+    finally:
+        srv.stop(); pop.stop(); pg.stop(); home.cleanup()
