@@ -34,7 +34,12 @@ smtpd_client_connection_rate_limit = 0
 anvil_rate_time_unit = 60s
 smtpd_banner = \$myhostname ESMTP
 biff = no
+smtpd_tls_cert_file = $dir/cert.pem
+smtpd_tls_key_file = $dir/key.pem
+smtpd_tls_security_level = may
 CF
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=postfix.bench.test \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
   # master.cf: smtpd on the bench port instead of 25, no chroot anywhere
   sed -e "s/^smtp      inet/$port      inet/" -e 's/^\([a-z0-9]* *\(unix\|inet\|fifo\|pass\|unix-dgram\) *[-yn] *[-yn] *\)[-yn]/\1n/' \
       /etc/postfix/master.cf > "$dir/etc/master.cf"

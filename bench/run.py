@@ -22,7 +22,18 @@ SESSLOAD = os.path.join(TOP, "build", "bench", "sessload")
 
 def build_tools():
     os.makedirs(os.path.dirname(SESSLOAD), exist_ok=True)
-    subprocess.run(["cc", "-O2", "-o", SESSLOAD, os.path.join(TOP, "bench", "sessload.c"), "-lpthread"], check=True)
+    subprocess.run(["cc", "-O2", "-o", SESSLOAD, os.path.join(TOP, "bench", "sessload.c"), "-lpthread", "-lssl",
+                    "-lcrypto"], check=True)
+
+
+def bench_home():
+    """a home for bench.test with a certificate (RSA 2048, as Postfix gets)"""
+    home = h.Home(domains=("bench.test",), users=("u",))
+    key, crt = home.path("key.pem"), home.path("crt.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=mx.bench.test", "-keyout", key, "-out", crt], check=True, capture_output=True)
+    home.write("servercert.pem", open(key).read() + open(crt).read(), mode=0o600)
+    return home
 
 
 def pss_kib(pids):
@@ -64,7 +75,7 @@ class MxgateTcpserver:
     name = "mxgate/tcpserver"
 
     def __init__(self):
-        self.home = h.Home(domains=("bench.test",), users=("u",))
+        self.home = bench_home()
         self.srv = h.Tcpserver([os.path.join(BIN, "mxgate-smtpd")], env={"MXGATE_HOME": self.home.dir},
                                extra_args=["-c", "400"])
         self.port = self.srv.port
@@ -81,7 +92,7 @@ class MxgateListen:
     name = "mxgate/listen"
 
     def __init__(self):
-        self.home = h.Home(domains=("bench.test",), users=("u",))
+        self.home = bench_home()
         self.srv = h.Listener(env={"MXGATE_HOME": self.home.dir}, workers="24:256", options=["-n", "100000"])
         self.port = self.srv.port
 
@@ -101,8 +112,8 @@ def messages_per_s(port, size, count):
     return count / (time.monotonic() - t0)
 
 
-def sessions_per_s(port, count):
-    r = subprocess.run([SESSLOAD, "-c", "20", "-n", str(count), "127.0.0.1", str(port)],
+def sessions_per_s(port, count, tls=False):
+    r = subprocess.run([SESSLOAD] + (["-T"] if tls else []) + ["-c", "20", "-n", str(count), "127.0.0.1", str(port)],
                        capture_output=True, text=True, check=True)
     return float(r.stdout.split("rate")[1])
 
@@ -126,12 +137,14 @@ def main():
     for cls in (Postfix, MxgateTcpserver, MxgateListen):
         srv = cls()
         try:
-            messages_per_s(srv.port, 1024, 100)                 # warm up
             r = results.setdefault(srv.name, {})
+            pss = pss_per_idle_session(srv)                      # first: a pool not yet grown by the load tests
+            messages_per_s(srv.port, 1024, 100)                 # warm up
             r["msg/s 1 KiB"] = messages_per_s(srv.port, 1024, n1)
             r["msg/s 100 KiB"] = messages_per_s(srv.port, 102400, n100)
             r["sessions/s"] = sessions_per_s(srv.port, ns)
-            r["Pss KiB/idle session"] = pss_per_idle_session(srv)
+            r["STARTTLS sessions/s"] = sessions_per_s(srv.port, ns // 5, tls=True)
+            r["Pss KiB/idle session"] = pss
         finally:
             srv.stop()
     base = results["postfix"]

@@ -3,7 +3,8 @@
  *   sessload -c CONC -n TOTAL HOST PORT          connect, greeting, EHLO, QUIT; prints sessions/s
  *   sessload -i N -t SECONDS HOST PORT           opens N sessions that say EHLO and stay idle
  *                                                for SECONDS (memory is measured meanwhile)
- * Threads with blocking sockets: simple, and far faster than the servers
+ *   sessload -T -c CONC -n TOTAL HOST PORT       connect, EHLO, STARTTLS, TLS handshake, EHLO, QUIT
+ * Threads with blocking sockets (OpenSSL for -T): simple, and far faster than the servers
  * under test on this machine.
  */
 #include <arpa/inet.h>
@@ -17,8 +18,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdbool.h>
+#include <openssl/ssl.h>
 
 static struct sockaddr_in addr;
+static SSL_CTX *tls;                 /* -T: STARTTLS sessions */
 static atomic_long remaining, done, failed;
 
 /* reads until a final reply line (code + space) has arrived */
@@ -52,12 +56,39 @@ static int session_open(void)
   return fd;
 }
 
+/* STARTTLS, the handshake, EHLO and QUIT over TLS; true when all went well */
+static bool tls_session(int fd)
+{
+  char buf[4096] = "";
+  const char *cmd = "STARTTLS\r\n";
+  if (write(fd, cmd, strlen(cmd)) < 0 || reply(fd) != 220) return false;
+  SSL *ssl = SSL_new(tls);
+  SSL_set_fd(ssl, fd);
+  bool ok = SSL_connect(ssl) == 1;
+  const char *rest = "EHLO load.test\r\nQUIT\r\n";
+  if (ok) ok = SSL_write(ssl, rest, (int)strlen(rest)) > 0;
+  for (size_t got = 0; ok && !strstr(buf, "221 "); ) {     /* until the reply to QUIT */
+    int r = SSL_read(ssl, buf + got, (int)(sizeof buf - 1 - got));
+    if (r <= 0) { ok = false; break; }
+    got += (size_t)r;
+    buf[got] = 0;
+    if (got > sizeof buf - 512) got = 0;
+  }
+  SSL_free(ssl);
+  return ok;
+}
+
 static void *worker(void *arg)
 {
   (void)arg;
   while (atomic_fetch_sub(&remaining, 1) > 0) {
     int fd = session_open();
     if (fd < 0) { atomic_fetch_add(&failed, 1); continue; }
+    if (tls) {
+      atomic_fetch_add(tls_session(fd) ? &done : &failed, 1);
+      close(fd);
+      continue;
+    }
     const char *quit = "QUIT\r\n";
     if (write(fd, quit, strlen(quit)) < 0 || reply(fd) != 221) atomic_fetch_add(&failed, 1);
     else atomic_fetch_add(&done, 1);
@@ -78,7 +109,12 @@ int main(int argc, char **argv)
   int conc = 20, idle = 0, opt;
   long total = 10000;
   double hold = 5;
-  while ((opt = getopt(argc, argv, "c:n:i:t:")) != -1) {
+  while ((opt = getopt(argc, argv, "c:n:i:t:T")) != -1) {
+    if (opt == 'T') {
+      tls = SSL_CTX_new(TLS_client_method());
+      SSL_CTX_set_verify(tls, SSL_VERIFY_NONE, NULL);
+      continue;
+    }
     if (opt == 'c') conc = atoi(optarg);
     else if (opt == 'n') total = atol(optarg);
     else if (opt == 'i') idle = atoi(optarg);
