@@ -105,9 +105,10 @@ class MxgateListen:
         self.home.cleanup()
 
 
-def messages_per_s(port, size, count):
+def messages_per_s(port, size, count, keep_connection=False):
     t0 = time.monotonic()
-    subprocess.run(["smtp-source", "-s", "20", "-m", str(count), "-l", str(size), "-f", "bench@client.test",
+    subprocess.run(["smtp-source"] + (["-d"] if keep_connection else []) +
+                   ["-s", "20", "-m", str(count), "-l", str(size), "-f", "bench@client.test",
                     "-t", "u@bench.test", f"127.0.0.1:{port}"], check=True)
     return count / (time.monotonic() - t0)
 
@@ -142,6 +143,8 @@ def main():
             messages_per_s(srv.port, 1024, 100)                 # warm up
             r["msg/s 1 KiB"] = messages_per_s(srv.port, 1024, n1)
             r["msg/s 100 KiB"] = messages_per_s(srv.port, 102400, n100)
+            r["msg/s 1 KiB, -d"] = messages_per_s(srv.port, 1024, n1, keep_connection=True)
+            r["msg/s 100 KiB, -d"] = messages_per_s(srv.port, 102400, n100, keep_connection=True)
             r["sessions/s"] = sessions_per_s(srv.port, ns)
             r["STARTTLS sessions/s"] = sessions_per_s(srv.port, ns // 5, tls=True)
             r["Pss KiB/idle session"] = pss
