@@ -208,6 +208,8 @@ void tls_attach(struct tls *t, struct io_in *in, struct io_out *out)
 
 const struct tls_info *tls_info(const struct tls *t) { return &t->info; }
 
+bool tls_pending(const struct tls *t) { return t && SSL_pending(t->ssl) > 0; }
+
 void tls_end(struct tls *t)
 {
   if (!t) return;

@@ -34,6 +34,8 @@ struct tls *tls_start(int infd, int outfd, int timeout, enum tls_mode mode, cons
 /* switch the buffered streams over to the TLS connection */
 void tls_attach(struct tls *t, struct io_in *in, struct io_out *out);
 const struct tls_info *tls_info(const struct tls *t);
+/* decrypted bytes OpenSSL holds that poll() on the socket cannot see */
+bool tls_pending(const struct tls *t);
 void tls_end(struct tls *t);
 /* whether a server certificate is configured (decides "unset" UCSPITLS) */
 bool tls_available(void);

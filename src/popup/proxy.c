@@ -28,6 +28,10 @@ static void relay(struct popup *p, int child)
       if (!fd_write_all(child, io_peek(&p->in), io_avail(&p->in))) return;
       io_consume(&p->in, io_avail(&p->in));
     }
+    if (tls_pending(p->tls)) {                        /* a TLS record already read: poll would not see it */
+      if (io_fill(&p->in) <= 0) return;
+      continue;
+    }
     struct pollfd fds[2] = { { .fd = p->in.fd, .events = POLLIN }, { .fd = child, .events = POLLIN } };
     int r = poll(fds, 2, p->timeout * 1000);
     if (r == 0) return;                             /* idle too long */

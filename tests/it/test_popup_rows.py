@@ -218,3 +218,24 @@ def test_unreadable_message_is_not_offered():
         p.quit()
     finally:
         srv.stop(); home.cleanup()
+
+
+def test_pop3s_commands_in_several_tls_records_at_once():
+    """two TLS records arriving together: the second must not wait in OpenSSL's buffer"""
+    import socket
+    home = pop_home()
+    srv = popd(home, {"POP3S": "1"})
+    try:
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        t = ctx().wrap_socket(raw, server_hostname="pop.test")
+        f = t.makefile("rb")
+        assert f.readline().startswith(b"+OK")
+        t.sendall(b"USER alice\r\n"); assert f.readline().startswith(b"+OK")
+        t.sendall(b"PASS alice-pw\r\n"); assert f.readline().startswith(b"+OK")
+        t.sendall(b"STAT\r\n"); t.sendall(b"NOOP\r\n"); t.sendall(b"QUIT\r\n")   # three records, back to back
+        replies = [f.readline() for _ in range(3)]
+        assert replies[0].startswith(b"+OK 0 0") and replies[1].startswith(b"+OK") and replies[2].startswith(b"+OK"), replies
+        t.close()
+        line(srv, srv.pids()[-1], "Accept::AUTH::User", "P:POP3S ?~ 'alice'")
+    finally:
+        srv.stop(); home.cleanup()
