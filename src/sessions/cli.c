@@ -1,6 +1,7 @@
 /* cli.c -- mxgate-sessions' options and the run over every input. */
 #include "sessions.h"
 #include <getopt.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +18,7 @@ static int usage(void)
 {
   fputs("usage: mxgate-sessions [--format text|json|csv] [--summary] [--prometheus] [--html FILE]\n"
         "         [--ip IP] [--from ADDR] [--to ADDR] [--user USER] [--action ACTION] [--row ROW]\n"
-        "         [--pid PID] [--since TIME] [--until TIME] [-f] [FILE|DIR|-]...\n", stderr);
+        "         [--pid PID] [--since TIME] [--until TIME] [--threads N] [-f] [FILE|DIR|-]...\n", stderr);
   return 2;
 }
 
@@ -27,8 +28,12 @@ int sessions_main(int argc, char **argv)
     { "format", 1, 0, 'F' }, { "summary", 0, 0, 's' }, { "prometheus", 0, 0, 'P' }, { "html", 1, 0, 'H' },
     { "ip", 1, 0, 'i' }, { "from", 1, 0, 'r' }, { "to", 1, 0, 't' }, { "user", 1, 0, 'u' }, { "action", 1, 0, 'a' },
     { "row", 1, 0, 'R' }, { "pid", 1, 0, 'p' }, { "since", 1, 0, 'S' }, { "until", 1, 0, 'U' },
-    { "follow", 0, 0, 'f' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+    { "follow", 0, 0, 'f' }, { "threads", 1, 0, 'j' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
   };
+  /* sessions come and go by the million: keep freed memory instead of
+   * returning it to the kernel, whose unmapping stops the other threads */
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
   struct report r = { .out = stdout, .format = FMT_TEXT };
   bool follow = false;
   int c;
@@ -53,12 +58,15 @@ int sessions_main(int argc, char **argv)
     case 'S': r.filter.since = when(optarg); break;
     case 'U': r.filter.until = when(optarg); break;
     case 'f': follow = true; break;
+    case 'j': r.threads = atol(optarg); if (r.threads < 1) return usage(); break;
     default: return usage();
     }
   }
   /* the reports replace the session listing */
   r.quiet = r.summary || r.prometheus || (r.html && r.format == FMT_TEXT);
   if (r.summary || r.prometheus || r.html) r.sum = summary_new(r.html != NULL);
+  struct filter none = { 0 };
+  r.stream = r.quiet && !r.html && !memcmp(&r.filter, &none, sizeof none);
   struct table *t = table_new();
   if (!t) return 111;
   int rc = 0;
@@ -70,5 +78,6 @@ int sessions_main(int argc, char **argv)
   if (r.prometheus) summary_prometheus(r.sum, &r, stdout);
   if (r.html && summary_html(r.sum, &r, r.html, NULL) < 0) { perror(r.html); rc = 1; }
   table_free(t);
+  summary_free(r.sum);
   return rc ? 1 : 0;
 }

@@ -5,12 +5,18 @@
  * is counted as unrecognised and skipped to its end; a last line without
  * a newline is still read. With follow (-f), the file is watched for
  * growth and for rotation (a new inode under the same name).
+ *
+ * When only counting (r->stream), a large plain file is cut at line ends
+ * into a chunk per CPU, each read by a thread into a table and summary of
+ * its own, and the chunks are joined in order afterwards (table_merge,
+ * summary_merge).
  */
 #include "sessions.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -46,10 +52,109 @@ static void lines(struct reader *rd, struct table *t, struct report *r, bool eof
   if (eof && rd->len) { if (!rd->skipping) one_line(rd->buf, rd->len, t, r); rd->len = 0; rd->skipping = false; }
 }
 
+#define CHUNK_MIN (32 << 20)     /* smaller files are not worth a thread */
+#define CHUNKS_MAX 16
+
+/* the lines of bytes [off, end) of fd, read in BUF blocks */
+static void read_range(int fd, off_t off, off_t end, struct table *t, struct report *r)
+{
+  struct reader rd = { malloc(BUF), 0, false };
+  if (!rd.buf) return;
+  while (off < end) {
+    size_t want = BUF - rd.len;
+    if ((off_t)want > end - off) want = (size_t)(end - off);
+    ssize_t got = pread(fd, rd.buf + rd.len, want, off);
+    if (got <= 0) break;
+    off += got;
+    rd.len += (size_t)got;
+    lines(&rd, t, r, false);
+  }
+  lines(&rd, t, r, true);
+  free(rd.buf);
+}
+
+/* the offset just past the first newline at or after off, or end */
+static off_t line_start(int fd, off_t off, off_t end)
+{
+  char buf[4096];
+  while (off < end) {
+    ssize_t got = pread(fd, buf, sizeof buf, off);
+    if (got <= 0) return end;
+    char *nl = memchr(buf, '\n', (size_t)got);
+    if (nl) return off + (nl - buf) + 1;
+    off += got;
+  }
+  return end;
+}
+
+struct chunk { int fd; off_t off, end; struct table *t; struct report r; pthread_t tid; bool threaded; };
+
+static void *chunk_main(void *arg)
+{
+  struct chunk *c = arg;
+  read_range(c->fd, c->off, c->end, c->t, &c->r);
+  return NULL;
+}
+
+/* bytes [off, end) of a plain regular file: in chunks at line ends, a
+ * thread each after the first, which is read here into t and r; false if
+ * the file is too small to be worth it */
+static bool parallel(int fd, off_t off, off_t end, struct table *t, struct report *r)
+{
+  long cpus = r->threads > 0 ? r->threads : sysconf(_SC_NPROCESSORS_ONLN);
+  size_t k = cpus > 1 ? (size_t)cpus : 1, n = (size_t)(end - off);
+  if (k > CHUNKS_MAX) k = CHUNKS_MAX;
+  if (k > n / CHUNK_MIN) k = n / CHUNK_MIN;
+  if (k < 2) return false;
+  struct chunk c[CHUNKS_MAX];
+  off_t at = off;
+  for (size_t i = 0; i < k; i++) {
+    off_t stop = i + 1 == k ? end : line_start(fd, off + (off_t)(n / k * (i + 1)) - 1, end);
+    if (stop < at) stop = at;
+    c[i] = (struct chunk){ .fd = fd, .off = at, .end = stop, .r = *r };
+    at = stop;
+    if (!i) continue;
+    c[i].r.lines = c[i].r.unrecognised = c[i].r.sessions = c[i].r.partial = 0;
+    c[i].r.sum = summary_new(false);
+    c[i].t = table_new_chunk();
+    c[i].threaded = c[i].t && c[i].r.sum && pthread_create(&c[i].tid, NULL, chunk_main, &c[i]) == 0;
+  }
+  read_range(fd, c[0].off, c[0].end, t, r);
+  for (size_t i = 1; i < k; i++) {
+    if (!c[i].threaded) {                                  /* no thread: read in turn, here */
+      read_range(fd, c[i].off, c[i].end, t, r);
+    } else {
+      pthread_join(c[i].tid, NULL);
+      table_merge(t, c[i].t, r);
+      r->lines += c[i].r.lines; r->unrecognised += c[i].r.unrecognised;
+      r->sessions += c[i].r.sessions; r->partial += c[i].r.partial;
+    }
+    table_free(c[i].t);
+    if (c[i].r.sum) summary_merge(r->sum, c[i].r.sum);    /* frees it */
+  }
+  return true;
+}
+
+/* a large plain regular file, when only counting, in parallel; false if
+ * it is not one (a pipe, gzip, small) */
+static bool read_parallel(int fd, struct table *t, struct report *r)
+{
+  struct stat st;
+  off_t at = lseek(fd, 0, SEEK_CUR);
+  unsigned char magic[2];
+  if (!r->stream || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || at < 0 || st.st_size - at < 2 * CHUNK_MIN ||
+      pread(fd, magic, 2, at) != 2 || (magic[0] == 0x1f && magic[1] == 0x8b))
+    return false;
+  if (!parallel(fd, at, st.st_size, t, r)) return false;
+  lseek(fd, st.st_size, SEEK_SET);
+  return true;
+}
+
 static int read_file(const char *path, struct table *t, struct report *r, bool follow)
 {
   int fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
+  if (!follow && read_parallel(fd, t, r)) { close(fd); return 0; }
   struct stat st0;
   fstat(fd, &st0);
   gzFile gz = gzdopen(fd, "rb");

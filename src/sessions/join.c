@@ -5,61 +5,191 @@
  * a partial one. Closed sessions are reported and freed at once; sessions
  * without a line for IDLE_LIMIT seconds of log time are evicted as partial,
  * so memory is bounded by the sessions open at one time.
+ *
+ * Parallel chunks: a large file is cut into chunks read by one thread each
+ * (input.c). In a chunk after the first, a session whose first line is not
+ * its open line may have begun in the chunk before: it is an orphan, kept
+ * aside when it closes instead of being reported. table_merge then joins
+ * each orphan to the session of the same pid still open at the end of the
+ * chunk before, if that one would not have been evicted in between, and
+ * applies what the lines of the chunk would have done to the others: a new
+ * open line for their pid closes them as partial, no line keeps them open
+ * (or evicts them, as the sweep would have).
  */
 #include "sessions.h"
 #include <stdlib.h>
 #include <string.h>
 
-#define BUCKETS 65536
+#define BUCKETS 4096             /* sessions open at one time, not sessions in the log */
+#define ARENA_FIRST 512
+
+/* the pids a chunk has seen, with how each first appeared */
+struct seen { long pid; char *host; size_t hostlen; struct session *orphan; bool used; };   /* host: a copy */
 
 struct table {
   struct session *b[BUCKETS];
   size_t open;
   double now, last_sweep;
+  bool chunk;                    /* a chunk after the first: keeps orphans */
+  struct session *orphans, **orphans_tail;       /* closed orphans, in order */
+  struct seen *seen;
+  size_t nseen, seencap;
 };
 
-struct table *table_new(void) { return calloc(1, sizeof(struct table)); }
+/* calloc leaves fresh pages unmapped; read first, they map the zero page,
+ * and the first write then replaces it with a flush of the TLB of every
+ * CPU running a thread of the process -- tens of thousands of them when
+ * the chunk threads grow their tables. Writing each page first avoids it. */
+void *zalloc(size_t n)
+{
+  volatile char *p = calloc(1, n ? n : 1);
+  if (p) for (size_t i = 0; i < n; i += 4096) p[i] = 0;
+  return (void *)p;
+}
 
-static unsigned slot(const char *host, size_t hostlen, long pid)
+struct table *table_new(void) { return zalloc(sizeof(struct table)); }
+
+struct table *table_new_chunk(void)
+{
+  struct table *t = table_new();
+  if (t) { t->chunk = true; t->orphans_tail = &t->orphans; }
+  return t;
+}
+
+static unsigned key_hash(const char *host, size_t hostlen, long pid)
 {
   unsigned h = (unsigned)pid * 2654435761u;
   for (size_t i = 0; i < hostlen; i++) h = h * 31 + (unsigned char)host[i];
-  return h % BUCKETS;
+  return h;
 }
 
-static void copy(char *dst, size_t cap, const char *s, size_t n)
+static bool same_key(const struct session *s, const char *host, size_t hostlen, long pid)
 {
-  unescape(s ? s : "", s ? n : 0, dst, cap);
+  return s->pid == pid && s->hostlen == hostlen && memcmp(s->host, host, hostlen) == 0;
+}
+
+/* hostlen cut like the stored host */
+static size_t host_len(const struct logline *l) { return l->hostlen < FIELD_MAX - 1 ? l->hostlen : FIELD_MAX - 1; }
+
+/* memcpy for the short fields of a log line, without the startup cost of
+ * the string instruction the compiler picks for a bounded size */
+static void copy_short(char *d, const char *s, size_t n)
+{
+  unsigned long long a, b;
+  unsigned x, y;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) { memcpy(&a, s + i, 8); memcpy(d + i, &a, 8); }
+    memcpy(&b, s + n - 8, 8); memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4) {
+    memcpy(&x, s, 4); memcpy(&y, s + n - 4, 4); memcpy(d, &x, 4); memcpy(d + n - 4, &y, 4);
+  } else {
+    for (size_t i = 0; i < n; i++) d[i] = s[i];
+  }
+}
+
+/* n bytes of p, unescaped, kept in the session's arena; "" for none */
+static const char *keep(struct session *s, const char *p, size_t n, bool escaped)
+{
+  if (!p || !n) return "";
+  if (n > FIELD_MAX - 1) n = FIELD_MAX - 1;
+  struct arena *a = s->arena;
+  if (!a || a->cap - a->used < n + 1) {
+    size_t cap = a && a->cap * 2 > n + 1 ? a->cap * 2 : n + 1 > 1024 ? n + 1 : 1024;
+    struct arena *b = malloc(sizeof *b + cap);
+    if (!b) return "";
+    b->next = a; b->used = 0; b->cap = cap;
+    s->arena = a = b;
+  }
+  char *out = a->data + a->used;
+  if (escaped) a->used += unescape(p, n, out, n + 1) + 1;
+  else { copy_short(out, p, n); out[n] = 0; a->used += n + 1; }
+  return out;
+}
+
+static void session_free(struct session *s)
+{
+  struct arena *first = (struct arena *)(s + 1);
+  for (struct arena *a = s->arena, *next; a; a = next) { next = a->next; if (a != first) free(a); }
+  free(s->ev);
+  free(s);
 }
 
 static void finish(struct table *t, struct session *s, struct report *r)
 {
+  t->open--;
+  if (s->orphan) { s->next = NULL; *t->orphans_tail = s; t->orphans_tail = &s->next; return; }
   if (!s->seen_open || !s->seen_end) r->partial++;
   r->sessions++;
   report_session(r, s);
-  free(s->ev);
-  free(s);
-  t->open--;
+  session_free(s);
+}
+
+static struct session **find_key(struct table *t, const char *host, size_t hostlen, long pid)
+{
+  struct session **pp = &t->b[key_hash(host, hostlen, pid) % BUCKETS];
+  for (; *pp; pp = &(*pp)->next)
+    if (same_key(*pp, host, hostlen, pid)) return pp;
+  return pp;
 }
 
 static struct session **find(struct table *t, const struct logline *l)
 {
-  struct session **pp = &t->b[slot(l->host, l->hostlen, l->pid)];
-  for (; *pp; pp = &(*pp)->next)
-    if ((*pp)->pid == l->pid && strlen((*pp)->host) == (l->hostlen < 63 ? l->hostlen : 63) &&
-        strncmp((*pp)->host, l->host, strlen((*pp)->host)) == 0)
-      return pp;
-  return pp;
+  return find_key(t, l->host, host_len(l), l->pid);
+}
+
+/* the chunk's record of pid's first line; NULL if it was seen before (or out of memory) */
+static struct seen *first_sight(struct table *t, const struct logline *l)
+{
+  if (t->nseen * 2 >= t->seencap) {
+    size_t cap = t->seencap ? t->seencap * 2 : 4096;
+    struct seen *n = zalloc(cap * sizeof *n);
+    if (!n) return NULL;
+    for (size_t i = 0; i < t->seencap; i++)
+      if (t->seen[i].used) {
+        size_t j = key_hash(t->seen[i].host, t->seen[i].hostlen, t->seen[i].pid) % cap;
+        while (n[j].used) j = (j + 1) % cap;
+        n[j] = t->seen[i];
+      }
+    free(t->seen);
+    t->seen = n; t->seencap = cap;
+  }
+  size_t hl = host_len(l), i = key_hash(l->host, hl, l->pid) % t->seencap;
+  for (; t->seen[i].used; i = (i + 1) % t->seencap)
+    if (t->seen[i].pid == l->pid && t->seen[i].hostlen == hl && (!hl || !memcmp(t->seen[i].host, l->host, hl)))
+      return NULL;
+  char *host = hl ? malloc(hl) : NULL;
+  if (hl && !host) return NULL;
+  if (hl) memcpy(host, l->host, hl);
+  t->nseen++;
+  t->seen[i] = (struct seen){ l->pid, host, hl, NULL, true };
+  return &t->seen[i];
+}
+
+static struct seen *seen_get(struct table *t, const struct session *s)
+{
+  if (!t->seencap) return NULL;
+  for (size_t i = key_hash(s->host, s->hostlen, s->pid) % t->seencap; t->seen[i].used; i = (i + 1) % t->seencap)
+    if (t->seen[i].pid == s->pid && t->seen[i].hostlen == s->hostlen &&
+        (!s->hostlen || !memcmp(t->seen[i].host, s->host, s->hostlen)))
+      return &t->seen[i];
+  return NULL;
 }
 
 static struct session *open_session(struct table *t, struct session **pp, const struct logline *l)
 {
-  struct session *s = calloc(1, sizeof *s);
+  struct session *s = malloc(sizeof *s + sizeof(struct arena) + ARENA_FIRST);
   if (!s) return NULL;
-  copy(s->host, sizeof s->host, l->host, l->hostlen);
-  s->pid = l->pid;
-  s->status = -1;
-  s->start = s->end = s->last = l->ts;
+  *s = (struct session){ .pid = l->pid, .status = -1, .start = l->ts, .end = l->ts, .last = l->ts };
+  s->arena = (struct arena *)(s + 1);
+  *s->arena = (struct arena){ .cap = ARENA_FIRST };
+  s->host = keep(s, l->host, host_len(l), l->escaped);
+  s->hostlen = strlen(s->host);
+  s->ip = s->client_host = s->local = s->port = s->rbl = s->helo = s->proto = "";
+  if (t->chunk) {
+    struct seen *first = first_sight(t, l);
+    if (first && l->kind != L_OPEN) { s->orphan = true; first->orphan = s; }
+  }
+  s->next = NULL;
   *pp = s;
   t->open++;
   return s;
@@ -74,25 +204,44 @@ static void add_event(struct session *s, const struct logline *l)
     if (!e) { s->dropped++; return; }
     s->ev = e; s->cap = cap;
   }
-  struct event *e = &s->ev[s->nev++];                 /* every field is written below: no memset */
+  struct event *e = &s->ev[s->nev++];
   e->ts = l->ts;
-  copy(e->row, sizeof e->row, l->row, l->rowlen);
-  copy(e->helo, sizeof e->helo, l->f[F_HELO], l->flen[F_HELO]);
-  copy(e->from, sizeof e->from, l->f[F_FROM], l->flen[F_FROM]);
-  copy(e->to, sizeof e->to, l->f[F_TO], l->flen[F_TO]);
-  copy(e->user, sizeof e->user, l->f[F_USER], l->flen[F_USER]);
-  copy(e->detail, sizeof e->detail, l->f[F_DETAIL], l->flen[F_DETAIL]);
-  copy(e->proto, sizeof e->proto, l->f[F_PROTO], l->flen[F_PROTO]);
-  if (l->f[F_HELO]) copy(s->helo, sizeof s->helo, l->f[F_HELO], l->flen[F_HELO]);
-  if (l->f[F_PROTO]) copy(s->proto, sizeof s->proto, l->f[F_PROTO], l->flen[F_PROTO]);
-  if (!s->ip[0] && l->f[F_IP]) copy(s->ip, sizeof s->ip, l->f[F_IP], l->flen[F_IP]);
+  e->row = keep(s, l->row, l->rowlen, l->escaped);
+  e->helo = keep(s, l->f[F_HELO], l->flen[F_HELO], l->escaped);
+  e->from = keep(s, l->f[F_FROM], l->flen[F_FROM], l->escaped);
+  e->to = keep(s, l->f[F_TO], l->flen[F_TO], l->escaped);
+  e->user = keep(s, l->f[F_USER], l->flen[F_USER], l->escaped);
+  e->detail = keep(s, l->f[F_DETAIL], l->flen[F_DETAIL], l->escaped);
+  e->proto = keep(s, l->f[F_PROTO], l->flen[F_PROTO], l->escaped);
+  if (e->helo[0]) s->helo = e->helo;
+  if (e->proto[0]) s->proto = e->proto;
+  if (!s->ip[0] && l->f[F_IP]) s->ip = keep(s, l->f[F_IP], l->flen[F_IP], l->escaped);
   if (!s->client_host[0] && l->f[F_SHOST] && !(l->flen[F_SHOST] == 7 && !memcmp(l->f[F_SHOST], "unknown", 7)))
-    copy(s->client_host, sizeof s->client_host, l->f[F_SHOST], l->flen[F_SHOST]);
+    s->client_host = keep(s, l->f[F_SHOST], l->flen[F_SHOST], l->escaped);
+}
+
+/* counting only: the decision goes to the summary now, the session keeps
+ * what the summary needs at its end (the client IP, the protocol) */
+static void count_event(struct session *s, const struct logline *l, struct report *r)
+{
+  char buf[4][FIELD_MAX];
+  const char *src[4] = { l->row, l->f[F_FROM], l->f[F_TO], l->f[F_USER] };
+  size_t len[4] = { l->rowlen, l->flen[F_FROM], l->flen[F_TO], l->flen[F_USER] };
+  for (int i = 0; i < 4; i++) {
+    if (!src[i]) { src[i] = ""; len[i] = 0; }
+    else if (l->escaped) { len[i] = unescape(src[i], len[i], buf[i], sizeof buf[i]); src[i] = buf[i]; }
+  }
+  if (!s->ip[0] && l->f[F_IP]) s->ip = keep(s, l->f[F_IP], l->flen[F_IP], l->escaped);
+  if (l->f[F_PROTO] && (strlen(s->proto) != l->flen[F_PROTO] || memcmp(s->proto, l->f[F_PROTO], l->flen[F_PROTO])))
+    s->proto = keep(s, l->f[F_PROTO], l->flen[F_PROTO], l->escaped);
+  struct decision d = { l->ts, src[0], src[1], src[2], src[3], len[0], len[1], len[2], len[3] };
+  summary_event(r->sum, s, &d);
 }
 
 /* "host:ip:info:port" of tcpserver's ok line */
-static void remote_fields(struct session *s, const char *p, size_t n)
+static void remote_fields(struct session *s, const char *p, size_t n, bool escaped)
 {
+  if (!p) return;                                        /* "ok P local" with nothing after */
   const char *end = p + n, *c1 = memchr(p, ':', n);
   if (!c1) return;
   const char *last = end;
@@ -100,9 +249,9 @@ static void remote_fields(struct session *s, const char *p, size_t n)
   const char *info = last - 1;                           /* ':' before the port */
   const char *c2 = info;
   while (c2 > c1 + 1 && c2[-1] != ':') c2--;             /* ip between c1 and the info field */
-  copy(s->client_host, sizeof s->client_host, p, (size_t)(c1 - p));
-  if (c2 > c1 + 1) copy(s->ip, sizeof s->ip, c1 + 1, (size_t)(c2 - 1 - (c1 + 1)));
-  copy(s->port, sizeof s->port, last, (size_t)(end - last));
+  s->client_host = keep(s, p, (size_t)(c1 - p), escaped);
+  if (c2 > c1 + 1) s->ip = keep(s, c1 + 1, (size_t)(c2 - 1 - (c1 + 1)), escaped);
+  s->port = keep(s, last, (size_t)(end - last), escaped);
 }
 
 static void sweep(struct table *t, struct report *r)
@@ -128,7 +277,7 @@ void table_line(struct table *t, const struct logline *l, struct report *r)
     s = open_session(t, pp, l);
     if (!s) return;
     s->seen_open = true;
-    copy(s->ip, sizeof s->ip, l->a, l->alen);
+    s->ip = keep(s, l->a, l->alen, l->escaped);
     return;
   }
   if (!s && !(s = open_session(t, pp, l))) return;             /* a session whose start we missed */
@@ -136,16 +285,17 @@ void table_line(struct table *t, const struct logline *l, struct report *r)
   if (l->ts) s->end = l->ts;
   switch (l->kind) {
   case L_OK: case L_DENY:
-    copy(s->local, sizeof s->local, l->a, l->alen);
-    remote_fields(s, l->b, l->blen);
+    s->local = keep(s, l->a, l->alen, l->escaped);
+    remote_fields(s, l->b, l->blen, l->escaped);
     if (l->kind == L_DENY) s->denied = true;
     break;
   case L_RBL:
-    copy(s->rbl, sizeof s->rbl, l->b, l->blen);
-    if (!s->ip[0]) copy(s->ip, sizeof s->ip, l->a, l->alen);
+    s->rbl = keep(s, l->b, l->blen, l->escaped);
+    if (!s->ip[0]) s->ip = keep(s, l->a, l->alen, l->escaped);
     break;
   case L_DECISION:
-    add_event(s, l);
+    if (r->stream) count_event(s, l, r);
+    else add_event(s, l);
     break;
   case L_END:
     s->seen_end = true;
@@ -158,10 +308,123 @@ void table_line(struct table *t, const struct logline *l, struct report *r)
   }
 }
 
+/* o continues a: a's events first, a's fields where o has none; a is freed */
+static void join_sessions(struct session *o, struct session *a)
+{
+  size_t moved = 0;                                      /* a's events now at the head of o's */
+  if (a->nev) {
+    size_t n = a->nev + o->nev;
+    struct event *ev = malloc(n * sizeof *ev);
+    if (!ev) o->dropped += a->nev;
+    else {
+      moved = a->nev;
+      memcpy(ev, a->ev, a->nev * sizeof *ev);
+      if (o->nev) memcpy(ev + a->nev, o->ev, o->nev * sizeof *ev);
+      free(o->ev);
+      o->ev = ev; o->nev = o->cap = n;
+      o->dropped += a->dropped;
+    }
+  }
+  o->seen_open = a->seen_open;
+  o->start = a->start;
+  o->denied |= a->denied;
+  o->queued |= a->queued; o->login |= a->login; o->rejected |= a->rejected; o->deferred |= a->deferred;
+  const char **f[] = { &o->ip, &o->client_host, &o->local, &o->port, &o->rbl, &o->helo, &o->proto };
+  const char *g[] = { a->ip, a->client_host, a->local, a->port, a->rbl, a->helo, a->proto };
+  for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+    if (!(*f[i])[0]) *f[i] = g[i];
+  /* a's strings move with their blocks; its first block lives inside a, so it is copied */
+  struct arena *first = (struct arena *)(a + 1), *tail = NULL;
+  for (struct arena *b = a->arena; b && b != first; b = b->next) tail = b;
+  if (first->used) {
+    struct arena *c = malloc(sizeof *c + first->cap);
+    if (c) {
+      *c = *first;
+      memcpy(c->data, first->data, first->used);
+      /* pointers into the first block now point into its copy */
+      const char *lo = first->data, *hi = first->data + first->used;
+      for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        if (*f[i] >= lo && *f[i] < hi) *f[i] = c->data + (*f[i] - lo);
+      for (size_t i = 0; i < moved; i++) {
+        const char **ef[] = { &o->ev[i].row, &o->ev[i].helo, &o->ev[i].from, &o->ev[i].to, &o->ev[i].user,
+                              &o->ev[i].detail, &o->ev[i].proto };
+        for (size_t k = 0; k < sizeof ef / sizeof *ef; k++)
+          if (*ef[k] >= lo && *ef[k] < hi) *ef[k] = c->data + (*ef[k] - lo);
+      }
+      c->next = o->arena;
+      o->arena = c;
+    }
+  }
+  if (tail) {                                            /* a's own blocks, ahead of o's */
+    tail->next = o->arena;
+    o->arena = a->arena;
+  }
+  a->arena = first;
+  a->nev = 0;
+  session_free(a);
+}
+
+void table_merge(struct table *prev, struct table *next, struct report *r)
+{
+  /* the sessions still open at the end of prev: what next's lines did to them */
+  for (unsigned i = 0; i < BUCKETS; i++)
+    for (struct session **pp = &prev->b[i]; *pp; ) {
+      struct session *a = *pp;
+      struct seen *sn = seen_get(next, a);
+      if (sn && sn->orphan && sn->orphan->start - a->last <= IDLE_LIMIT) {
+        *pp = a->next;
+        prev->open--;
+        join_sessions(sn->orphan, a);                     /* its lines went on in next */
+        sn->orphan->orphan = false;
+        sn->orphan = NULL;
+      } else if (sn || (next->now && next->now - a->last > IDLE_LIMIT)) {
+        *pp = a->next;
+        finish(prev, a, r);                               /* a new open line for its pid, or evicted */
+      } else {
+        pp = &a->next;                                    /* still open */
+      }
+    }
+  /* the orphans next closed: partial unless joined above, reported in order */
+  for (struct session *o = next->orphans, *n; o; o = n) {
+    n = o->next;
+    o->orphan = false;
+    next->open++;
+    finish(next, o, r);
+  }
+  next->orphans = NULL;
+  next->orphans_tail = &next->orphans;
+  /* next's open sessions join prev's (no pid is in both: a pid next saw was joined or closed above) */
+  for (unsigned i = 0; i < BUCKETS; i++)
+    while (next->b[i]) {
+      struct session *s = next->b[i];
+      next->b[i] = s->next;
+      s->orphan = false;
+      s->next = prev->b[i];
+      prev->b[i] = s;
+    }
+  prev->open += next->open;
+  next->open = 0;
+  if (next->now > prev->now) prev->now = next->now;
+}
+
 void table_flush(struct table *t, struct report *r)
 {
   for (unsigned i = 0; i < BUCKETS; i++)
     while (t->b[i]) { struct session *s = t->b[i]; t->b[i] = s->next; finish(t, s, r); }
+  for (struct session *o = t->orphans, *n; o; o = n) { n = o->next; o->orphan = false; t->open++; finish(t, o, r); }
+  t->orphans = NULL;
 }
 
-void table_free(struct table *t) { free(t); }
+static void seen_free(struct table *t)
+{
+  for (size_t i = 0; i < t->seencap; i++) free(t->seen[i].host);
+  free(t->seen);
+  t->seen = NULL;
+  t->nseen = t->seencap = 0;
+}
+
+void table_free(struct table *t)
+{
+  if (t) seen_free(t);
+  free(t);
+}

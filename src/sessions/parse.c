@@ -14,16 +14,24 @@
 #include <string.h>
 #include <time.h>
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+/* a hex digit's value plus one, 0 for anything else (a table: this is the hot path) */
+static const unsigned char hex1[256] = {
+  ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+  ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+  ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+static int hexval(char c) { return hex1[(unsigned char)c] - 1; }
 
 size_t unescape(const char *in, size_t n, char *out, size_t cap)
 {
+  if (!cap) return 0;
+  if (!memchr(in, '\\', n)) {                             /* the common case: nothing escaped */
+    size_t o = n < cap - 1 ? n : cap - 1;
+    memcpy(out, in, o);
+    out[o] = 0;
+    return o;
+  }
   size_t o = 0;
   for (size_t i = 0; i < n && o + 1 < cap; i++) {
     if (in[i] == '\\' && i + 3 < n + 0 && in[i + 1] == 'x' && hexval(in[i + 2]) >= 0 && hexval(in[i + 3]) >= 0) {
@@ -38,7 +46,8 @@ size_t unescape(const char *in, size_t n, char *out, size_t cap)
 static long num(const char **p, const char *end)
 {
   long v = 0;
-  while (*p < end && isdigit((unsigned char)**p)) v = v * 10 + (*(*p)++ - '0');
+  for (; *p < end && (unsigned)(**p - '0') < 10; (*p)++)
+    if (v < 100000000000000L) v = v * 10 + (**p - '0');       /* longer numbers saturate, never overflow */
   return v;
 }
 
@@ -51,7 +60,7 @@ static bool lit(const char **p, const char *end, const char *s)
 }
 
 /* "YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|+hh:mm|-hh:mm]" */
-static bool iso_time(const char **pp, const char *end, double *ts)
+__attribute__((noinline)) static bool iso_time(const char **pp, const char *end, double *ts)
 {
   const char *p = *pp;
   if (end - p < 19 || !isdigit((unsigned char)p[0]) || p[4] != '-' || p[7] != '-' || (p[10] != 'T' && p[10] != ' ') ||
@@ -74,16 +83,26 @@ static bool iso_time(const char **pp, const char *end, double *ts)
   return true;
 }
 
+/* eight hex digits at p (any other byte gives a wrong value, never a fault):
+ * each byte to its nibble, then the nibbles packed, eight at once */
+static unsigned long long hex8(const char *p)
+{
+  unsigned long long v;
+  memcpy(&v, p, 8);
+  v = (v & 0x0f0f0f0f0f0f0f0fULL) + 9 * ((v >> 6) & 0x0101010101010101ULL);
+  v = ((v & 0x0f000f000f000f00ULL) >> 8) | ((v & 0x000f000f000f000fULL) << 4);   /* a byte per two digits */
+  v = (v & 0xff) | ((v >> 8) & 0xff00) | ((v >> 16) & 0xff0000) | ((v >> 24) & 0xff000000);
+  return __builtin_bswap32((unsigned)v);
+}
+
 static const char *months = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
 /* strips the time (and syslog) prefix; returns the message start */
 static const char *prefix(const char *p, const char *end, struct logline *l)
 {
   if (end - p > 25 && p[0] == '@') {                       /* TAI64N */
-    unsigned long long sec = 0, nano = 0;
-    for (int i = 1; i <= 16; i++) sec = sec * 16 + (unsigned)(hexval(p[i]) < 0 ? 0 : hexval(p[i]));
-    for (int i = 17; i <= 24; i++) nano = nano * 16 + (unsigned)(hexval(p[i]) < 0 ? 0 : hexval(p[i]));
-    l->ts = (double)(long long)(sec - 4611686018427387914ULL) + (double)nano / 1e9;
+    unsigned long long sec = hex8(p + 1) << 32 | hex8(p + 9), nano = hex8(p + 17);
+    l->ts = (double)(long long)(sec - 4611686018427387914ULL) + (double)nano * 1e-9;
     return p[25] == ' ' ? p + 26 : p + 25;
   }
   if (end - p > 3 && p[0] == '<') {                        /* RFC 5424 <PRI>1 TS HOST APP PROCID MSGID SD MSG */
@@ -95,7 +114,7 @@ static const char *prefix(const char *p, const char *end, struct logline *l)
       for (int i = 0; i < 5 && q < end; i++) {
         while (q < end && *q == ' ') q++;
         fields[i] = q;
-        if (i == 4 && *q == '[') { const char *e = memchr(q, ']', (size_t)(end - q)); q = e ? e + 1 : end; }
+        if (i == 4 && q < end && *q == '[') { const char *e = memchr(q, ']', (size_t)(end - q)); q = e ? e + 1 : end; }
         else while (q < end && *q != ' ') q++;
         if (i == 0) { l->host = fields[0]; l->hostlen = (size_t)(q - fields[0]); }
       }
@@ -123,15 +142,42 @@ static const char *prefix(const char *p, const char *end, struct logline *l)
   return p;
 }
 
+/* the next ' ' at or after p, or end */
+static const char *to_space(const char *p, const char *end)
+{
+  /* fields are short: eight bytes at a time in a register, no call */
+  for (; end - p >= 8; p += 8) {
+    unsigned long long v;
+    memcpy(&v, p, 8);
+    v ^= 0x2020202020202020ULL;                            /* a space becomes a zero byte */
+    unsigned long long z = (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
+    if (z) return p + (__builtin_ctzll(z) >> 3);
+  }
+  while (p < end && *p != ' ') p++;
+  return p;
+}
+
+static int field_kind(char c)
+{
+  switch (c) {
+  case 'S': return F_IP;
+  case 'P': return F_PROTO;
+  case 'H': return F_HELO;
+  case 'F': return F_FROM;
+  case 'T': return F_TO;
+  default: return -1;
+  }
+}
+
 static void decision_fields(const char *p, const char *end, struct logline *l)
 {
   while (p < end) {
     while (p < end && *p == ' ') p++;
     const char *t = p;
-    while (p < end && *p != ' ') p++;
+    p = to_space(p, end);
     size_t n = (size_t)(p - t);
-    if (n >= 2 && t[1] == ':' && strchr("SPHFT", t[0])) {
-      int k = t[0] == 'S' ? F_IP : t[0] == 'P' ? F_PROTO : t[0] == 'H' ? F_HELO : t[0] == 'F' ? F_FROM : F_TO;
+    int k = n >= 2 && t[1] == ':' ? field_kind(t[0]) : -1;
+    if (k >= 0) {
       l->f[k] = t + 2; l->flen[k] = n - 2;
       if (k == F_IP) {                                  /* S:ip:host, the host after the last ':' */
         const char *c = t + n;
@@ -141,7 +187,7 @@ static void decision_fields(const char *p, const char *end, struct logline *l)
     } else if (n == 2 && t[0] == '?' && t[1] == '~') {
       while (p < end && *p == ' ') p++;
       t = p;
-      while (p < end && *p != ' ') p++;
+      p = to_space(p, end);
       if (p - t >= 2 && *t == '\'' && p[-1] == '\'') { l->f[F_USER] = t + 1; l->flen[F_USER] = (size_t)(p - t - 2); }
     } else if (n >= 2 && t[0] == '\'' && t[n - 1] == '\'') {
       l->f[F_DETAIL] = t + 1; l->flen[F_DETAIL] = n - 2;
@@ -152,8 +198,12 @@ static void decision_fields(const char *p, const char *end, struct logline *l)
 bool parse_line(const char *line, size_t n, struct logline *l)
 {
   const char *end = line + n;
-  memset(l, 0, sizeof *l);
-  l->host = "";
+  /* field by field: a whole-struct clear compiles to a slow string instruction */
+  l->kind = L_NONE; l->ts = 0; l->host = ""; l->hostlen = 0; l->pid = 0; l->prog = NULL; l->status = 0;
+  l->a = l->b = l->row = NULL; l->alen = l->blen = l->rowlen = 0;
+  for (int i = 0; i < 8; i++) l->f[i] = NULL;
+  for (int i = 0; i < 8; i++) l->flen[i] = 0;
+  l->escaped = memchr(line, '\\', n) != NULL;
   const char *p = prefix(line, end, l);
   if (lit(&p, end, "tcpserver: ") || lit(&p, end, "sslserver: ")) {
     l->prog = "tcpserver";
@@ -199,7 +249,7 @@ bool parse_line(const char *line, size_t n, struct logline *l)
     l->pid = num(&p, end);
     if (!lit(&p, end, " ")) return false;
     l->row = p;
-    while (p < end && *p != ' ') p++;
+    p = to_space(p, end);
     l->rowlen = (size_t)(p - l->row);
     if (l->rowlen && l->row[l->rowlen - 1] == ':') l->rowlen--;     /* mxgate's layout */
     if (!memchr(l->row, ':', l->rowlen)) return false;

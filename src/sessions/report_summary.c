@@ -13,49 +13,84 @@
 
 #include "summary.h"
 
-static unsigned long hash(const char *s) { unsigned long h = 5381; while (*s) h = h * 33 + (unsigned char)*s++; return h; }
+/* eight bytes per multiplication: keys are rows, addresses and IPs */
+static unsigned long hash(const char *s, size_t n)
+{
+  unsigned long long h = 0x9e3779b97f4a7c15ULL ^ n, w;
+  for (; n >= 8; s += 8, n -= 8) {
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+  }
+  w = 0;
+  memcpy(&w, s, n);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+  return (unsigned long)(h ^ (h >> 29));
+}
+
+/* the slot of key in e[cap], or the empty slot where it goes */
+static struct entry *slot(struct entry *e, size_t cap, const char *key, size_t len, unsigned long h)
+{
+  size_t i = h & (cap - 1);
+  for (; e[i].key; i = (i + 1) & (cap - 1))
+    if (e[i].hash == h && e[i].len == len && !memcmp(e[i].key, key, len)) break;
+  return &e[i];
+}
 
 /* the entry for key (grows the table), or NULL when full */
-static struct entry *map_get(struct map *m, const char *key)
+static struct entry *map_get(struct map *m, const char *key, size_t len)
 {
+  unsigned long h = hash(key, len);
   if (m->n * 2 >= m->cap) {
     if (m->n >= MAP_MAX) {
-      for (size_t i = hash(key) % m->cap; m->e[i].key; i = (i + 1) % m->cap)
-        if (!strcmp(m->e[i].key, key)) return &m->e[i];
-      return NULL;
+      struct entry *e = slot(m->e, m->cap, key, len, h);
+      return e->key ? e : NULL;
     }
-    size_t cap = m->cap ? m->cap * 2 : 256;
-    struct entry *e = calloc(cap, sizeof *e);
+    size_t cap = m->cap ? m->cap * 2 : 256;                     /* a power of two */
+    struct entry *e = zalloc(cap * sizeof *e);
     if (!e) return NULL;
     for (size_t i = 0; i < m->cap; i++)
-      if (m->e[i].key) { size_t j = hash(m->e[i].key) % cap; while (e[j].key) j = (j + 1) % cap; e[j] = m->e[i]; }
+      if (m->e[i].key) *slot(e, cap, m->e[i].key, m->e[i].len, m->e[i].hash) = m->e[i];
     free(m->e);
     m->e = e; m->cap = cap;
   }
-  size_t i = hash(key) % m->cap;
-  for (; m->e[i].key; i = (i + 1) % m->cap) if (!strcmp(m->e[i].key, key)) return &m->e[i];
-  m->e[i].key = strdup(key);
-  m->n++;
-  return &m->e[i];
+  struct entry *e = slot(m->e, m->cap, key, len, h);
+  if (!e->key) {
+    if (!(e->key = malloc(len + 1))) return NULL;
+    memcpy(e->key, key, len);
+    e->key[len] = 0;
+    e->len = len; e->hash = h;
+    m->n++;
+  }
+  return e;
 }
 
-static void count(struct map *m, const char *key, bool second)
+static void count(struct map *m, const char *key, size_t len, bool second)
 {
-  struct entry *e = map_get(m, key);
+  struct entry *e = map_get(m, key, len);
   if (!e) { m->other++; return; }
   if (second) e->m++; else e->n++;
 }
 
+static void count_n(struct map *m, const char *key, unsigned long n, unsigned long n2)
+{
+  struct entry *e = map_get(m, key, strlen(key));
+  if (!e) { m->other += n + n2; return; }
+  e->n += n; e->m += n2;
+}
+
 struct summary *summary_new(bool want_list)
 {
-  struct summary *s = calloc(1, sizeof *s);
+  struct summary *s = zalloc(sizeof *s);
   if (s) { s->list = (str)STR_INIT(64 << 20); s->want_list = want_list; }
   return s;
 }
 
-static int action_of(const char *row)
+static bool starts(const char *s, size_t n, const char *prefix, size_t pn) { return n >= pn && !memcmp(s, prefix, pn); }
+
+static int action_of(const char *row, size_t n)
 {
-  return !strncmp(row, "Accept", 6) ? 0 : !strncmp(row, "Reject", 6) ? 1 : !strncmp(row, "Deferred", 8) ? 2 : -1;
+  return starts(row, n, "Accept", 6) ? 0 : starts(row, n, "Reject", 6) ? 1 : starts(row, n, "Deferred", 8) ? 2 : -1;
 }
 
 static void html_text(str *o, const char *s)
@@ -67,43 +102,58 @@ static void html_text(str *o, const char *s)
   }
 }
 
-void summary_add(struct summary *sum, const struct session *s)
+/* one decision of session s, counted as it is read (or from s's events at its end) */
+void summary_event(struct summary *sum, struct session *s, const struct decision *d)
 {
-  bool queued = false, rejected = false, deferred = false, login = false;
+  int a = action_of(d->row, d->rowlen);
+  if (a < 0) return;
+  time_t t = (time_t)d->ts;
+  sum->actions[a]++;
+  sum->hour[((t % 86400) + 86400) % 86400 / 3600][a]++;        /* UTC hour of the decision */
+  count(&sum->rows, d->row, d->rowlen, false);
+  bool queued = d->rowlen == 20 && !memcmp(d->row, "Accept::DATA::Queued", 20), rcpt_level = d->tolen && !queued;
+  if (queued) s->queued = true;
+  if (starts(d->row, d->rowlen, "Accept::AUTH::", 14) && !d->tolen && d->userlen) {
+    count(&sum->auth, d->user, d->userlen, false);
+    s->login = true;
+  }
+  if (starts(d->row, d->rowlen, "Reject::AUTH::", 14) && d->userlen) count(&sum->auth, d->user, d->userlen, true);
+  if (a == 0 && rcpt_level) sum->rcpt_ok++;
+  if (a == 1) {
+    s->rejected = true;
+    if (rcpt_level) sum->rcpt_bad++;
+    if (s->ip[0]) count(&sum->bad_ip, s->ip, strlen(s->ip), false);
+    else count(&sum->bad_ip, "?", 1, false);
+    const char *at = memrchr(d->from, '@', d->fromlen);
+    if (at) count(&sum->bad_from, at + 1, d->fromlen - (size_t)(at + 1 - d->from), false);
+    else if (d->fromlen) count(&sum->bad_from, d->from, d->fromlen, false);
+    else count(&sum->bad_from, "<>", 2, false);
+    if (d->tolen) count(&sum->bad_to, d->to, d->tolen, false);
+  }
+  if (a == 2) s->deferred = true;
+}
+
+/* a closed session: its events (unless they were counted as read) and its outcome */
+void summary_add(struct summary *sum, struct session *s)
+{
   sum->sessions++;
   if (!s->seen_open || !s->seen_end) sum->partial++;
   if (s->rbl[0]) sum->rbl++;
   if (s->denied) sum->denied++;
   if (!strncmp(s->proto, "ESMTPS", 6) || !strncmp(s->proto, "SMTPS", 5) || !strcmp(s->proto, "POP3S")) sum->tls++;
-  time_t t = (time_t)s->start;
-  struct tm tm;
-  gmtime_r(&t, &tm);
   for (size_t i = 0; i < s->nev; i++) {
     const struct event *e = &s->ev[i];
-    int a = action_of(e->row);
-    if (a < 0) continue;
-    sum->actions[a]++;
-    sum->hour[tm.tm_hour][a]++;
-    count(&sum->rows, e->row, false);
-    bool rcpt_level = e->to[0] && strcmp(e->row, "Accept::DATA::Queued") != 0;
-    if (!strcmp(e->row, "Accept::DATA::Queued")) queued = true;
-    if (!strncmp(e->row, "Accept::AUTH::", 14) && !e->to[0] && e->user[0]) { count(&sum->auth, e->user, false); login = true; }
-    if (!strncmp(e->row, "Reject::AUTH::", 14) && e->user[0]) count(&sum->auth, e->user, true);
-    if (a == 0 && rcpt_level) sum->rcpt_ok++;
-    if (a == 1) {
-      rejected = true;
-      if (rcpt_level) sum->rcpt_bad++;
-      count(&sum->bad_ip, s->ip[0] ? s->ip : "?", false);
-      const char *at = strrchr(e->from, '@');
-      count(&sum->bad_from, at ? at + 1 : e->from[0] ? e->from : "<>", false);
-      if (e->to[0]) count(&sum->bad_to, e->to, false);
-    }
-    if (a == 2) deferred = true;
+    struct decision d = { e->ts, e->row, e->from, e->to, e->user, strlen(e->row), strlen(e->from), strlen(e->to),
+                          strlen(e->user) };
+    summary_event(sum, s, &d);
   }
-  if (queued || login) sum->accepted++;
-  else if (rejected || s->rbl[0] || s->denied) sum->rejected++;
-  else if (deferred) sum->deferred++;
+  if (s->queued || s->login) sum->accepted++;
+  else if (s->rejected || s->rbl[0] || s->denied) sum->rejected++;
+  else if (s->deferred) sum->deferred++;
   if (sum->want_list && sum->listed < LIST_MAX) {
+    time_t t = (time_t)s->start;
+    struct tm tm;
+    gmtime_r(&t, &tm);
     char buf[64];
     sum->listed++;
     str_cats(&sum->list, "<tr><td>");
@@ -133,12 +183,67 @@ static int by_count(const void *a, const void *b)
 /* the map sorted by count, in place */
 void sorted(struct map *m) { if (m->e) qsort(m->e, m->cap, sizeof *m->e, by_count); m->cap = m->n; }
 
-static void top(FILE *o, const char *title, struct map *m, size_t k)
+/* the k largest entries in order, picked in one pass (a map holds up to
+ * MAP_MAX keys; sorting it all for ten lines would cost more than that) */
+static void top(FILE *o, const char *title, const struct map *m, size_t k)
 {
-  sorted(m);
+  const struct entry **best = calloc(k + 1, sizeof *best);
+  size_t nb = 0;
+  for (size_t i = 0; best && i < m->cap; i++) {
+    const struct entry *e = &m->e[i];
+    if (!e->key || (nb == k && by_count(e, best[k - 1]) >= 0)) continue;
+    size_t j = nb < k ? nb++ : k - 1;
+    for (; j > 0 && by_count(e, best[j - 1]) < 0; j--) best[j] = best[j - 1];
+    best[j] = e;
+  }
   fprintf(o, "\n%s\n", title);
-  for (size_t i = 0; i < m->n && i < k; i++) fprintf(o, "  %8lu  %s\n", m->e[i].n, m->e[i].key);
+  for (size_t i = 0; i < nb; i++) fprintf(o, "  %8lu  %s\n", best[i]->n, best[i]->key);
   if (m->other) fprintf(o, "  %8lu  (other)\n", m->other);
+  free(best);
+}
+
+static void merge_map(struct map *into, const struct map *from)
+{
+  for (size_t i = 0; i < from->cap; i++)
+    if (from->e[i].key) count_n(into, from->e[i].key, from->e[i].n, from->e[i].m);
+  into->other += from->other;
+}
+
+void summary_merge(struct summary *into, struct summary *from)
+{
+  into->sessions += from->sessions;
+  into->accepted += from->accepted;
+  into->rejected += from->rejected;
+  into->deferred += from->deferred;
+  into->partial += from->partial;
+  into->rbl += from->rbl;
+  into->tls += from->tls;
+  into->denied += from->denied;
+  for (int i = 0; i < 3; i++) into->actions[i] += from->actions[i];
+  into->rcpt_ok += from->rcpt_ok;
+  into->rcpt_bad += from->rcpt_bad;
+  for (int h = 0; h < 24; h++) for (int i = 0; i < 3; i++) into->hour[h][i] += from->hour[h][i];
+  merge_map(&into->rows, &from->rows);
+  merge_map(&into->bad_ip, &from->bad_ip);
+  merge_map(&into->bad_from, &from->bad_from);
+  merge_map(&into->bad_to, &from->bad_to);
+  merge_map(&into->auth, &from->auth);
+  summary_free(from);
+}
+
+static void map_free(struct map *m)
+{
+  for (size_t i = 0; i < m->cap; i++) free(m->e[i].key);
+  free(m->e);
+  *m = (struct map){ 0 };
+}
+
+void summary_free(struct summary *s)
+{
+  if (!s) return;
+  map_free(&s->rows); map_free(&s->bad_ip); map_free(&s->bad_from); map_free(&s->bad_to); map_free(&s->auth);
+  str_free(&s->list);
+  free(s);
 }
 
 void summary_print(const struct summary *cs, const struct report *r, FILE *o)

@@ -139,7 +139,7 @@ static void csv(FILE *o, const struct session *s)
   }
 }
 
-void report_session(struct report *r, const struct session *s)
+void report_session(struct report *r, struct session *s)
 {
   if (!filter_match(&r->filter, s)) return;
   if (r->sum) summary_add(r->sum, s);

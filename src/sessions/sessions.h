@@ -25,6 +25,7 @@ struct logline {
   double ts;                     /* seconds since 1970, 0 if the line had no stamp */
   const char *host; size_t hostlen;   /* syslog host, "" otherwise */
   long pid;
+  bool escaped;                  /* the line holds a '\\': fields need unescape() */
   const char *prog;              /* "tcpserver", "sslserver", "qmail-smtpd", ... */
   /* L_OPEN: ip; L_OK/L_DENY: local, remote; L_END: status; L_RBL: ip, text; L_DECISION: below */
   const char *a; size_t alen;
@@ -36,29 +37,44 @@ struct logline {
 };
 enum { F_IP, F_PROTO, F_HELO, F_FROM, F_TO, F_USER, F_DETAIL, F_SHOST };
 
+/* zeroed memory whose pages are already written: see join.c */
+void *zalloc(size_t n);
+
 /* parse.c */
 bool parse_line(const char *p, size_t n, struct logline *l);
 /* \xHH decoding into out (cut at cap - 1) */
 size_t unescape(const char *in, size_t n, char *out, size_t cap);
 
+/* strings of a session live in its arena: blocks that never move, freed
+ * with the session (events point into them) */
+struct arena { struct arena *next; size_t used, cap; char data[]; };
+
 struct event {
   double ts;
-  char row[64];
-  char helo[FIELD_MAX], from[FIELD_MAX], to[FIELD_MAX], user[128], detail[FIELD_MAX], proto[16];
+  const char *row, *helo, *from, *to, *user, *detail, *proto;    /* "" when absent */
 };
 
 struct session {
-  char host[64];
+  const char *host;              /* syslog host, "" otherwise */
+  size_t hostlen;
   long pid;
   double start, end, last;
   bool seen_open, seen_end, denied;
+  bool orphan;                   /* parallel chunks: began before this chunk's first line for its pid */
+  bool queued, login, rejected, deferred;      /* outcome so far, set by summary_event() */
   long status;                   /* raw wait status, -1 unknown */
-  char ip[64], client_host[256], local[128], port[8];
-  char rbl[FIELD_MAX];
-  char helo[FIELD_MAX], proto[16];
+  const char *ip, *client_host, *local, *port, *rbl, *helo, *proto;
   struct event *ev;
   size_t nev, cap, dropped;
-  struct session *next;          /* hash chain */
+  struct arena *arena;
+  struct session *next;          /* hash chain, or the list of closed orphans */
+};
+
+/* one decision as the summary counts it: unescaped strings with their lengths */
+struct decision {
+  double ts;
+  const char *row, *from, *to, *user;
+  size_t rowlen, fromlen, tolen, userlen;
 };
 
 struct filter {
@@ -74,6 +90,8 @@ struct report {
   FILE *out;
   enum { FMT_TEXT, FMT_JSON, FMT_CSV } format;
   bool summary, prometheus, quiet;
+  long threads;                  /* --threads: 0 for one per CPU */
+  bool stream;                   /* only counting, no filter: decisions go to the summary as they are read */
   const char *html;
   struct filter filter;
   struct summary *sum;
@@ -86,13 +104,22 @@ struct table *table_new(void);
 void table_line(struct table *t, const struct logline *l, struct report *r);
 void table_flush(struct table *t, struct report *r);          /* end of input: the rest as partial */
 void table_free(struct table *t);
+/* parallel chunks (input.c): a table for a chunk after the first keeps the
+ * sessions that began before it aside, and table_merge joins them to the
+ * sessions still open in the table of the chunks before (prev, reporting
+ * through r); afterwards prev holds every open session and next none */
+struct table *table_new_chunk(void);
+void table_merge(struct table *prev, struct table *next, struct report *r);
 
 /* report_text.c */
 bool filter_match(const struct filter *f, const struct session *s);
-void report_session(struct report *r, const struct session *s);
+void report_session(struct report *r, struct session *s);
 /* report_summary.c */
 struct summary *summary_new(bool want_list);
-void summary_add(struct summary *sum, const struct session *s);
+void summary_add(struct summary *sum, struct session *s);
+void summary_event(struct summary *sum, struct session *s, const struct decision *d);
+void summary_merge(struct summary *into, struct summary *from);    /* frees from */
+void summary_free(struct summary *sum);
 void summary_print(const struct summary *sum, const struct report *r, FILE *out);
 void summary_prometheus(const struct summary *sum, const struct report *r, FILE *out);
 int summary_html(const struct summary *sum, const struct report *r, const char *path, const str *rows);

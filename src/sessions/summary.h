@@ -4,7 +4,7 @@
 #define MXGATE_SESSIONS_SUMMARY_H
 #include "sessions.h"
 
-struct entry { char *key; unsigned long n, m; };
+struct entry { char *key; size_t len; unsigned long hash, n, m; };
 struct map { struct entry *e; size_t n, cap; unsigned long other; };
 
 struct summary {

@@ -83,6 +83,31 @@ def test_sessions_from_a_real_log():
         os.killpg(p.pid, 15); p.wait(10); home.cleanup()
 
 
+def test_threads_give_the_same_report_as_one():
+    """a 100 MB log counted in 3 chunks by 3 threads and by one thread: the same report"""
+    d = tempfile.mkdtemp(prefix="mxgate-st-")
+    try:
+        gen, log = os.path.join(d, "genlog"), os.path.join(d, "current")
+        subprocess.run(["cc", "-O2", "-o", gen, os.path.join(h.TOP, "bench", "sessions", "genlog.c")], check=True)
+        with open(log, "wb") as fh:
+            subprocess.run([gen, str(100 << 20)], stdout=fh, check=True)
+        with open(log, "rb", buffering=0) as fh:         # an offset into stdin is where reading starts
+            fh.readline()
+            offset = subprocess.run([TOOL, "--summary", "--threads", "3"], stdin=fh, capture_output=True, check=True).stdout
+        reports = {}
+        for threads in ("1", "3"):
+            reports[threads] = [subprocess.run([TOOL, fmt, "--threads", threads, log], capture_output=True, text=True,
+                                               check=True).stdout for fmt in ("--summary", "--prometheus")]
+        assert reports["1"] == reports["3"], "\n".join(reports["3"])
+        one = reports["1"][0]
+        assert "(other)" not in one and " 0 partial" not in one and "sessions (" in one, one
+        lines = int(one.split("log lines")[0].split()[-1])
+        assert lines == sum(1 for _ in open(log, "rb")), one
+        assert f"{lines - 1}  log lines (0 not".encode() in offset, offset
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_filters_gzip_stdin_and_truncated_logs():
     d = tempfile.mkdtemp(prefix="mxgate-st-")
     try:

@@ -92,6 +92,20 @@ static void test_hostile_lines(void **st)
   assert_false(parse_line("\xff\xfe\x00garbage", 10, &l));
   assert_false(parse_line("@4000", 5, &l));
   assert_false(parse_line("", 0, &l));
+  /* found by the fuzzer: a pid longer than a long, an RFC 5424 prefix that
+   * ends in spaces, an ok line without its remote part */
+  const char *longpid = "qmail-smtpd: pid 77777777777777777777777777 Accept::X::Y: S:1";
+  assert_true(parse_line(longpid, strlen(longpid), &l));
+  assert_true(l.pid > 0);
+  char syslog5424[] = { '<', '1', '>', '1', ' ', 'h', ' ', 'a', ' ', 'p', ' ', 'm', ' ', ' ' };
+  parse_line(syslog5424, sizeof syslog5424, &l);
+  struct report r = { .out = fopen("/dev/null", "w"), .format = FMT_JSON };
+  struct table *t = table_new();
+  assert_true(parse_line("tcpserver: ok 5 0:127.0.0.1:25", 30, &l));
+  table_line(t, &l, &r);
+  table_flush(t, &r);
+  table_free(t);
+  fclose(r.out);
   char out[8];
   assert_int_equal(unescape("\\x41\\x4", 7, out, sizeof out), 4);  /* a cut escape stays as it is */
   assert_string_equal(out, "A\\x4");
@@ -121,7 +135,104 @@ static void test_join_reuse_and_partial(void **st)
   assert_int_equal(r.sessions, 4);
   assert_int_equal(r.partial, 3);
   table_free(t);
+  summary_free(r.sum);
   fclose(r.out);
+}
+
+/* the log the chunk tests cut everywhere: sessions across every cut, a pid
+ * reused, lines before an open, an rblsmtpd verdict, a session idle past
+ * IDLE_LIMIT, a pid whose first line in a later chunk is a new open */
+static const char *chunk_log[] = {
+  "2026-11-24T10:00:00Z tcpserver: pid 7 from 10.0.0.1",
+  "2026-11-24T10:00:01Z tcpserver: ok 7 0:127.0.0.1:25 :10.0.0.1::4000",
+  "2026-11-24T10:00:01Z tcpserver: pid 8 from 10.0.0.2",
+  "2026-11-24T10:00:02Z qmail-smtpd: pid 7 Accept::AUTH::plain: S:10.0.0.1:unknown P:ESMTPA ?~ 'alice'",
+  "2026-11-24T10:00:02Z rblsmtpd: 10.0.0.2 pid 8: 451 listed",
+  "2026-11-24T10:00:03Z qmail-smtpd: pid 9 Reject::SNDR::Invalid_Relay: S:10.0.0.9:unknown P:SMTP H:x F:y@s.test T:z",
+  "2026-11-24T10:00:03Z qmail-smtpd: pid 7 Accept::RCPT::Rcpthosts_Rcptto: S:10.0.0.1:unknown P:ESMTPA H:a F:b@c T:d@e",
+  "2026-11-24T10:00:04Z tcpserver: end 8 status 0",
+  "2026-11-24T10:00:04Z qmail-smtpd: pid 7 Accept::DATA::Queued: S:10.0.0.1:unknown P:ESMTPA 'qp\\x201'",
+  "2026-11-24T10:00:05Z tcpserver: pid 8 from 10.0.0.3",
+  "2026-11-24T10:00:05Z qmail-smtpd: pid 8 Reject::RCPT::Failed_Rcptto: S:10.0.0.3:unknown P:ESMTPS H:h F:f@g T:n@e",
+  "2026-11-24T10:00:06Z tcpserver: end 7 status 0",
+  "2026-11-24T10:00:06Z tcpserver: pid 10 from 10.0.0.10",
+  "2026-11-24T12:00:00Z qmail-smtpd: pid 10 Deferred::GREY::Grey_Listed: S:10.0.0.10:unknown P:SMTP H:g F:a@b T:c@d",
+  "2026-11-24T12:00:01Z tcpserver: pid 7 from 10.0.0.7",
+  "2026-11-24T12:00:02Z tcpserver: end 10 status 256",
+  "2026-11-24T12:00:03Z qmail-smtpd: pid 8 Accept::DATA::Queued: S:10.0.0.3:unknown P:ESMTPS 'qp\\x202'",
+  "2026-11-24T12:00:04Z tcpserver: end 8 status 0",
+};
+#define CHUNK_LINES (sizeof chunk_log / sizeof *chunk_log)
+
+static int by_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* what a run printed, lines sorted (chunks report sessions in another order) */
+static char *sorted_output(char *buf)
+{
+  char *lines[64];
+  size_t n = 0;
+  for (char *p = strtok(buf, "\n"); p && n < 64; p = strtok(NULL, "\n")) lines[n++] = p;
+  qsort(lines, n, sizeof *lines, by_line);
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) len += strlen(lines[i]) + 1;
+  char *out = calloc(1, len + 1);
+  for (size_t i = 0; i < n; i++) { strcat(out, lines[i]); strcat(out, "\n"); }
+  return out;
+}
+
+/* lines [0, cuts[0]), [cuts[0], cuts[1]), ... each in a table of its own, merged in order */
+static char *run_chunks(const size_t *cuts, size_t ncuts, bool stream)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *o = open_memstream(&buf, &len);
+  struct report r = { .out = o, .format = FMT_JSON, .sum = summary_new(false), .quiet = stream, .stream = stream };
+  struct table *t = table_new();
+  size_t from = 0;
+  for (size_t c = 0; c <= ncuts; c++) {
+    size_t to = c < ncuts ? cuts[c] : CHUNK_LINES;
+    struct table *ct = c ? table_new_chunk() : t;
+    struct report cr = r;
+    cr.sessions = cr.partial = 0;
+    if (c) cr.sum = summary_new(false);
+    for (size_t i = from; i < to; i++) feed(ct, c ? &cr : &r, chunk_log[i]);
+    if (c) {
+      table_merge(t, ct, &r);
+      table_free(ct);
+      r.sessions += cr.sessions; r.partial += cr.partial;
+      summary_merge(r.sum, cr.sum);
+    }
+    from = to;
+  }
+  table_flush(t, &r);
+  table_free(t);
+  fprintf(o, "sessions %lu partial %lu\n", r.sessions, r.partial);
+  summary_print(r.sum, &r, o);
+  summary_free(r.sum);
+  fclose(o);
+  char *out = sorted_output(buf);
+  free(buf);
+  return out;
+}
+
+static void test_chunks_join_as_one_log(void **st)
+{
+  (void)st;
+  for (int stream = 0; stream < 2; stream++) {
+    char *whole = run_chunks(NULL, 0, stream);
+    for (size_t a = 1; a < CHUNK_LINES; a++) {
+      char *two = run_chunks(&a, 1, stream);
+      assert_string_equal(two, whole);
+      free(two);
+      for (size_t b = a + 1; b < CHUNK_LINES; b++) {
+        size_t cuts[2] = { a, b };
+        char *three = run_chunks(cuts, 2, stream);
+        assert_string_equal(three, whole);
+        free(three);
+      }
+    }
+    free(whole);
+  }
 }
 
 int main(void)
@@ -129,7 +240,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tcpserver_lines), cmocka_unit_test(test_decision_layouts),
     cmocka_unit_test(test_syslog_prefixes), cmocka_unit_test(test_hostile_lines),
-    cmocka_unit_test(test_join_reuse_and_partial),
+    cmocka_unit_test(test_join_reuse_and_partial), cmocka_unit_test(test_chunks_join_as_one_log),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
