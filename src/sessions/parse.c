@@ -102,7 +102,7 @@ static const char *prefix(const char *p, const char *end, struct logline *l)
 {
   if (end - p > 25 && p[0] == '@') {                       /* TAI64N */
     unsigned long long sec = hex8(p + 1) << 32 | hex8(p + 9), nano = hex8(p + 17);
-    l->ts = (double)(long long)(sec - 4611686018427387914ULL) + (double)nano * 1e-9;
+    l->ts = (double)(long long)(sec - 4611686018427387914ULL) + (double)(unsigned)nano * 1e-9;
     return p[25] == ' ' ? p + 26 : p + 25;
   }
   if (end - p > 3 && p[0] == '<') {                        /* RFC 5424 <PRI>1 TS HOST APP PROCID MSGID SD MSG */
@@ -203,8 +203,8 @@ bool parse_line(const char *line, size_t n, struct logline *l)
   l->a = l->b = l->row = NULL; l->alen = l->blen = l->rowlen = 0;
   for (int i = 0; i < 8; i++) l->f[i] = NULL;
   for (int i = 0; i < 8; i++) l->flen[i] = 0;
-  l->escaped = memchr(line, '\\', n) != NULL;
   const char *p = prefix(line, end, l);
+  l->escaped = memchr(p, '\\', (size_t)(end - p)) != NULL;    /* the message's fields; not the prefix */
   if (lit(&p, end, "tcpserver: ") || lit(&p, end, "sslserver: ")) {
     l->prog = "tcpserver";
     if (lit(&p, end, "status: ")) { l->kind = L_STATUS; return true; }
