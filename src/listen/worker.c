@@ -11,7 +11,11 @@
  */
 #include "listen.h"
 #include "smtpd.h"
-int queue_main(int argc, char **argv);          /* src/queue: linked into mxgate-listen */
+/* src/queue, linked into mxgate-listen: the embedded queue and its direct path */
+int queue_main(int argc, char **argv);
+void *direct_open(const char *sender, const char *rcpt, int *fd);
+int direct_commit(void *file);
+void direct_discard(void *file);
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -146,6 +150,8 @@ static void drop_privileges(const struct listen_config *c)
   }
 }
 
+static const struct direct_queue direct = { direct_open, direct_commit, direct_discard };
+
 void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot)
 {
   struct sigaction sa = { .sa_handler = on_stop };
@@ -158,7 +164,10 @@ void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot
   static struct smtpd_config cfg;
   bool cfg_ok = smtpd_config_load(&cfg, c->argv0) == 0;
   const char *qq = getenv("QMAILQUEUE");
-  if (!qq || !*qq) cfg.queue_inproc = queue_main;      /* the embedded queue: fork, no exec */
+  if (!qq || !*qq) {                                     /* the embedded queue: fork, no exec */
+    cfg.queue_inproc = queue_main;
+    cfg.direct_queue = &direct;                          /* or no fork at all, for one Maildir */
+  }
   size_t n = 0;
   while (environ[n]) n++;
   char **base = calloc(n + 1, sizeof *base);

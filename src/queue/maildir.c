@@ -65,30 +65,63 @@ static bool put(int fd, const char *s)
 
 static int write_errno_code(int e) { return e == ENOSPC || e == EDQUOT || e == EIO || e == EFBIG ? QQ_WRITE : QQ_HOME; }
 
-int maildir_deliver(const char *maildir, int msgfd, const char *sender, const char *rcpt)
+int maildir_open(const char *maildir, const char *sender, const char *rcpt, struct maildir_file *f)
 {
-  char name[256], tmp[4096], new_[4096], dir[4096], tmpdir[4096];
+  char name[256];
   unique_name(name, sizeof name);
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s/tmp/%s", maildir, name) >= sizeof tmp) return QQ_HOME;
-  snprintf(tmpdir, sizeof tmpdir, "%s/tmp", maildir);
-  snprintf(new_, sizeof new_, "%s/new/%s", maildir, name);
-  snprintf(dir, sizeof dir, "%s/new", maildir);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return write_errno_code(errno);
-  bool ok = put(fd, "Return-Path: <") && put(fd, sender) && put(fd, ">\nDelivered-To: ") &&
-            put(fd, rcpt) && put(fd, "\n") && copy_fd(msgfd, fd) == 0 && durable_file(fd, tmpdir) == 0;
-  int e = errno;
-  if (close(fd) < 0 && ok) { ok = false; e = errno; }
-  if (ok && rename(tmp, new_) < 0) { ok = false; e = errno; }
-  if (!ok) {
-    unlink(tmp);
+  f->fd = -1;
+  if ((size_t)snprintf(f->tmp, sizeof f->tmp, "%s/tmp/%s", maildir, name) >= sizeof f->tmp ||
+      (size_t)snprintf(f->new_, sizeof f->new_, "%s/new/%s", maildir, name) >= sizeof f->new_)
+    return QQ_HOME;
+  snprintf(f->tmpdir, sizeof f->tmpdir, "%s/tmp", maildir);
+  snprintf(f->newdir, sizeof f->newdir, "%s/new", maildir);
+  f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (f->fd < 0) return write_errno_code(errno);
+  if (!(put(f->fd, "Return-Path: <") && put(f->fd, sender) && put(f->fd, ">\nDelivered-To: ") && put(f->fd, rcpt) &&
+        put(f->fd, "\n"))) {
+    int e = errno;
+    maildir_discard(f);
     return write_errno_code(e);
   }
-  if (durable_dir(dir) < 0) {                  /* not known to be durable: not delivered */
-    unlink(new_);
+  return QQ_OK;
+}
+
+int maildir_commit(struct maildir_file *f)
+{
+  bool ok = durable_file(f->fd, f->tmpdir) == 0;
+  int e = errno;
+  if (close(f->fd) < 0 && ok) { ok = false; e = errno; }
+  f->fd = -1;
+  if (ok && rename(f->tmp, f->new_) < 0) { ok = false; e = errno; }
+  if (!ok) {
+    unlink(f->tmp);
+    return write_errno_code(e);
+  }
+  if (durable_dir(f->newdir) < 0) {            /* not known to be durable: not delivered */
+    unlink(f->new_);
     return QQ_WRITE;
   }
   return QQ_OK;
+}
+
+void maildir_discard(struct maildir_file *f)
+{
+  if (f->fd >= 0) close(f->fd);
+  f->fd = -1;
+  unlink(f->tmp);
+}
+
+int maildir_deliver(const char *maildir, int msgfd, const char *sender, const char *rcpt)
+{
+  struct maildir_file f;
+  int r = maildir_open(maildir, sender, rcpt, &f);
+  if (r != QQ_OK) return r;
+  if (copy_fd(msgfd, f.fd) < 0) {
+    int e = errno;
+    maildir_discard(&f);
+    return write_errno_code(e);
+  }
+  return maildir_commit(&f);
 }
 
 /* removes files in dir older than max_age seconds; how many */

@@ -55,6 +55,13 @@ void localmap_each_maildir(const struct localmap *m, void (*fn)(const char *mail
 /* deliver the message in fd (from offset 0) to maildir with the qmail-local
  * headers; QQ_OK or an exit code */
 int maildir_deliver(const char *maildir, int msgfd, const char *sender, const char *rcpt);
+/* the same in steps, for a writer that has the message as it arrives:
+ * open tmp/NAME with the headers, write the message to fd, then commit
+ * (durable file, rename into new/, durable new/) or discard */
+struct maildir_file { int fd; char tmp[4096], new_[4096], tmpdir[4096], newdir[4096]; };
+int maildir_open(const char *maildir, const char *sender, const char *rcpt, struct maildir_file *f);
+int maildir_commit(struct maildir_file *f);               /* QQ_OK or an exit code; closes fd */
+void maildir_discard(struct maildir_file *f);
 void maildir_clean_tmp(const char *maildir);
 int clean_old_files(const char *dir, long max_age);
 /* a unique file name per maildir(5) */
@@ -72,4 +79,10 @@ int spool_deliver(const struct localmap *m, const char *id);
 int spool_flush(const struct localmap *m);                /* mxgate-queue --flush */
 
 int queue_main(int argc, char **argv);
+/* direct.c: for mxgate-listen's workers -- a message for one recipient with
+ * a Maildir is written straight into it while it arrives (to *fd); NULL
+ * when the message must take the queue (remote, no Maildir) */
+void *direct_open(const char *sender, const char *rcpt, int *fd);
+int direct_commit(void *file);                            /* QQ_OK once durable, or an exit code */
+void direct_discard(void *file);
 #endif

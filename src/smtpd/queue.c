@@ -5,6 +5,10 @@
  * message whose envelope never arrives is abandoned by the queue program
  * and leaves no trace: that is how a refused or broken DATA is dropped.
  * queue_exit_reply() maps qmail-queue's exit codes to SMTP replies.
+ *
+ * Under mxgate-listen a message for a single recipient may instead go
+ * straight into its Maildir (cfg->direct_queue): no queue process; the
+ * worker's pid stands for the qp in the log.
  */
 #include "smtpd.h"
 #include <errno.h>
@@ -15,9 +19,31 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* the one recipient of the envelope ("Taddr\0"), or NULL */
+static const char *single_rcpt(const str *envelope)
+{
+  if (envelope->len < 2 || envelope->s[0] != 'T') return NULL;
+  const char *nul = memchr(envelope->s, 0, envelope->len);
+  return nul == envelope->s + envelope->len - 1 ? envelope->s + 1 : NULL;
+}
+
 int queue_open(struct session *s, struct queue_job *q)
 {
   int msg[2], env[2];
+  q->direct = NULL;
+  q->ops = s->cfg->direct_queue;
+  const char *rcpt = s->cfg->direct_queue ? single_rcpt(&s->envelope) : NULL;
+  if (rcpt) {
+    char sender[1024];
+    size_t n = s->mailfrom.len < sizeof sender - 1 ? s->mailfrom.len : sizeof sender - 1;
+    memcpy(sender, s->mailfrom.s ? s->mailfrom.s : "", n);
+    sender[n] = 0;
+    if (strlen(sender) == s->mailfrom.len && (q->direct = s->cfg->direct_queue->open(sender, rcpt, &q->msgfd))) {
+      q->pid = getpid();
+      q->envfd = -1;
+      return 0;
+    }
+  }
   if (pipe2(msg, O_CLOEXEC) < 0) return -1;
   if (pipe2(env, O_CLOEXEC) < 0) { close(msg[0]); close(msg[1]); return -1; }
   q->pid = fork();
@@ -57,6 +83,7 @@ static int wait_queue(pid_t pid)
 /* the exit code of the queue program (0: queued), -1 if it crashed */
 int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom)
 {
+  if (q->direct) return q->ops->commit(q->direct);
   close(q->msgfd);
   bool ok = fd_write_all(q->envfd, "F", 1) && fd_write_all(q->envfd, mailfrom->s ? mailfrom->s : "", mailfrom->len) &&
             fd_write_all(q->envfd, "", 1) && fd_write_all(q->envfd, envelope->s, envelope->len) &&
@@ -68,6 +95,7 @@ int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom)
 
 void queue_abort(struct queue_job *q)
 {
+  if (q->direct) { q->ops->discard(q->direct); return; }
   close(q->msgfd);
   close(q->envfd);
   wait_queue(q->pid);

@@ -35,6 +35,15 @@ struct smtpd_config {
   /* set by mxgate-listen when QMAILQUEUE is unset: the embedded queue runs
    * in a forked child without an exec (no program start per message) */
   int (*queue_inproc)(int argc, char **argv);
+  /* set by mxgate-listen too: a message for one recipient with a Maildir
+   * is written by the worker straight into it (src/queue/direct.c) */
+  const struct direct_queue *direct_queue;
+};
+
+struct direct_queue {
+  void *(*open)(const char *sender, const char *rcpt, int *fd);   /* NULL: take the queue */
+  int (*commit)(void *file);            /* qmail-queue exit code: 0 once durable */
+  void (*discard)(void *file);
 };
 
 /* per-connection settings from the UCSPI environment and tcprules */
@@ -174,7 +183,7 @@ int recipients_check(struct session *s, struct rcpt *r);
 
 /* data.c, queue.c, received.c */
 void smtp_data(struct session *s);
-struct queue_job { pid_t pid; int msgfd, envfd; };
+struct queue_job { pid_t pid; int msgfd, envfd; void *direct; const struct direct_queue *ops; };
 int queue_open(struct session *s, struct queue_job *q);
 int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom);
 void queue_abort(struct queue_job *q);

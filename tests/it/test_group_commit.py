@@ -37,7 +37,7 @@ def test_committer_killed_at_random_moments():
         def killer():
             rnd = random.Random(3)
             while not stop.is_set():
-                time.sleep(rnd.uniform(0.05, 0.3))
+                time.sleep(rnd.uniform(0.02, 0.1))
                 try:
                     pid = int(open(pidfile).read())
                     os.kill(pid, signal.SIGKILL)

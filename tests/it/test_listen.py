@@ -255,3 +255,55 @@ def test_systemd_socket_activation():
         os.killpg(p.pid, signal.SIGTERM)
         p.wait(10)
         home.cleanup()
+
+
+def test_direct_maildir_delivery_is_whole_durable_and_like_the_queue():
+    """under mxgate-listen a message for one Maildir recipient is written by the
+    worker itself (qp is the worker's pid); with two recipients it takes the
+    queue (another qp). Both arrive alike; an aborted or refused DATA leaves
+    nothing in new/ or tmp/."""
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="1:1")
+    try:
+        def send(rcpts, body):
+            c = h.Client(srv.port)
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.cmd("MAIL FROM:<s@remote.test>")
+            for r in rcpts:
+                assert c.cmd(f"RCPT TO:<{r}>")[0] == 250
+            assert c.cmd("DATA")[0] == 354
+            code, lines = c.cmd(body)
+            if code == 250:
+                c.cmd("QUIT")
+            c.close()
+            return code, lines
+        assert send(["alice@example.test"], "Subject: one\r\n\r\nsame body\r\n.")[0] == 250
+        assert send(["alice@example.test", "bob@example.test"], "Subject: two\r\n\r\nsame body\r\n.")[0] == 250
+        h.wait_for(lambda: srv.log().count("tcpserver: end ") >= 2, what="two end lines")
+        (p1, s1), (p2, s2) = sessions_by_pid(srv.log())
+        q1 = [l for l in s1 if "Accept::DATA::Queued" in l][0]
+        q2 = [l for l in s2 if "Accept::DATA::Queued" in l][0]
+        assert f"'qp\\x20{p1}\\x20bytes" in q1, q1                        # the worker wrote it
+        assert f"'qp\\x20{p2}\\x20bytes" not in q2, q2                    # a queue process did
+        got = sorted(home.delivered("alice"), key=lambda m: b"Subject: two" in m)
+        assert len(got) == 2 and len(home.delivered("bob")) == 1
+        for msg, subject in zip(got, (b"one", b"two")):
+            assert msg.startswith(b"Return-Path: <s@remote.test>\nDelivered-To: alice@example.test\nReceived: from "), msg
+            assert msg.endswith(b"\nSubject: " + subject + b"\n\nsame body\n"), msg
+        # aborted mid-DATA, and refused for a bare LF: nothing visible, nothing left in tmp/
+        c = h.Client(srv.port)
+        c.reply()
+        c.cmd("EHLO client.test")
+        c.cmd("MAIL FROM:<s@remote.test>")
+        c.cmd("RCPT TO:<alice@example.test>")
+        c.cmd("DATA")
+        c.send("Subject: half\r\n\r\nhalf a mess")
+        c.close()
+        code, lines = send(["alice@example.test"], "Subject: bare\r\n\r\nbare\nlf\r\n.")
+        assert code == 554, lines
+        h.wait_for(lambda: srv.log().count("tcpserver: end ") >= 4, what="four end lines")
+        assert len(home.delivered("alice")) == 2
+        assert os.listdir(os.path.join(home.maildirs["alice"], "tmp")) == []
+    finally:
+        srv.stop(); home.cleanup()
