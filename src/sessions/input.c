@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -56,9 +57,49 @@ static void lines(struct reader *rd, struct table *t, struct report *r, bool eof
 #define CHUNK_MIN (32 << 20)     /* smaller files are not worth a thread */
 #define CHUNKS_MAX 16
 
-/* the lines of bytes [off, end) of fd, read in READ blocks */
+#define WINDOW (8 << 20)          /* mapped at a time: what stays resident is bounded */
+
+/* the lines of bytes [off, end) of fd, mapped a window at a time instead of
+ * copied; the offset reached (end, or where a mapping failed) */
+static off_t map_range(int fd, off_t off, off_t end, struct table *t, struct report *r)
+{
+  off_t page = (off_t)sysconf(_SC_PAGESIZE);
+  bool skipping = false;                     /* in a line longer than BUF: counted, not parsed */
+  while (off < end) {
+    off_t base = off - off % page;
+    size_t len = end - base < WINDOW ? (size_t)(end - base) : WINDOW;
+    char *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, base);
+    if (m == MAP_FAILED) return off;
+    const char *p = m + (off - base), *wend = m + len;
+    bool last = base + (off_t)len == end;
+    for (;;) {
+      const char *nl = memchr(p, '\n', (size_t)(wend - p));
+      if (!nl && !last) break;                /* a line crossing the window's end: the next window starts with it */
+      const char *e = nl ? nl : wend;
+      if (skipping) skipping = false;
+      else if (e - p >= BUF) { r->lines++; r->unrecognised++; }
+      else if (e > p || nl) one_line(p, (size_t)(e - p), t, r);
+      p = e + 1;
+      if (!nl || p >= wend) break;
+    }
+    off_t next = base + (p - m);
+    if (next == off && !last) {               /* no newline in a whole window: a line too long to read */
+      if (!skipping) { r->lines++; r->unrecognised++; }
+      skipping = true;
+      next = base + (off_t)len;
+    }
+    off = next < end ? next : end;
+    munmap(m, len);
+  }
+  return end;
+}
+
+/* the lines of bytes [off, end) of fd: mapped, or read in READ blocks
+ * where it cannot be mapped */
 static void read_range(int fd, off_t off, off_t end, struct table *t, struct report *r)
 {
+  off = map_range(fd, off, end, t, r);
+  if (off >= end) return;
   struct reader rd = { malloc(BUF), 0, false };
   if (!rd.buf) return;
   while (off < end) {
