@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <stdbool.h>
@@ -49,7 +50,9 @@ static int session_open(void)
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
+  struct timeval limit = { 10, 0 };          /* a server that stops answering fails the session, never hangs the run */
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
   if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || reply(fd) != 220) { close(fd); return -1; }
   const char *ehlo = "EHLO load.test\r\n";
   if (write(fd, ehlo, strlen(ehlo)) < 0 || reply(fd) != 250) { close(fd); return -1; }
