@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -25,14 +24,14 @@
 #define BUF (1 << 20)             /* the longest line read */
 #define READ (128 << 10)          /* read at a time: what was read is parsed while still in the CPU cache */
 
-struct reader { char *buf; size_t len; bool skipping; };
+struct reader { char *buf; size_t len; bool skipping; struct parse_memo memo; };
 
-static void one_line(const char *p, size_t n, struct table *t, struct report *r)
+static void one_line(struct reader *rd, const char *p, size_t n, struct table *t, struct report *r)
 {
   struct logline l;
   r->lines++;
   if (n && p[n - 1] == '\r') n--;
-  if (!parse_line(p, n, &l)) { r->unrecognised++; return; }
+  if (!parse_line(p, n, &l, &rd->memo)) { r->unrecognised++; return; }
   table_line(t, &l, r);
 }
 
@@ -45,62 +44,22 @@ static void lines(struct reader *rd, struct table *t, struct report *r, bool eof
     if (!nl) break;
     size_t n = (size_t)(nl - (rd->buf + start));
     if (rd->skipping) rd->skipping = false;
-    else one_line(rd->buf + start, n, t, r);
+    else one_line(rd, rd->buf + start, n, t, r);
     start += n + 1;
   }
   memmove(rd->buf, rd->buf + start, rd->len - start);
   rd->len -= start;
   if (rd->len == BUF) { if (!rd->skipping) { r->lines++; r->unrecognised++; } rd->skipping = true; rd->len = 0; }
-  if (eof && rd->len) { if (!rd->skipping) one_line(rd->buf, rd->len, t, r); rd->len = 0; rd->skipping = false; }
+  if (eof && rd->len) { if (!rd->skipping) one_line(rd, rd->buf, rd->len, t, r); rd->len = 0; rd->skipping = false; }
 }
 
 #define CHUNK_MIN (32 << 20)     /* smaller files are not worth a thread */
 #define CHUNKS_MAX 16
 
-#define WINDOW (8 << 20)          /* mapped at a time: what stays resident is bounded */
-
-/* the lines of bytes [off, end) of fd, mapped a window at a time instead of
- * copied; the offset reached (end, or where a mapping failed) */
-static off_t map_range(int fd, off_t off, off_t end, struct table *t, struct report *r)
-{
-  off_t page = (off_t)sysconf(_SC_PAGESIZE);
-  bool skipping = false;                     /* in a line longer than BUF: counted, not parsed */
-  while (off < end) {
-    off_t base = off - off % page;
-    size_t len = end - base < WINDOW ? (size_t)(end - base) : WINDOW;
-    char *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, base);
-    if (m == MAP_FAILED) return off;
-    const char *p = m + (off - base), *wend = m + len;
-    bool last = base + (off_t)len == end;
-    for (;;) {
-      const char *nl = memchr(p, '\n', (size_t)(wend - p));
-      if (!nl && !last) break;                /* a line crossing the window's end: the next window starts with it */
-      const char *e = nl ? nl : wend;
-      if (skipping) skipping = false;
-      else if (e - p >= BUF) { r->lines++; r->unrecognised++; }
-      else if (e > p || nl) one_line(p, (size_t)(e - p), t, r);
-      p = e + 1;
-      if (!nl || p >= wend) break;
-    }
-    off_t next = base + (p - m);
-    if (next == off && !last) {               /* no newline in a whole window: a line too long to read */
-      if (!skipping) { r->lines++; r->unrecognised++; }
-      skipping = true;
-      next = base + (off_t)len;
-    }
-    off = next < end ? next : end;
-    munmap(m, len);
-  }
-  return end;
-}
-
-/* the lines of bytes [off, end) of fd: mapped, or read in READ blocks
- * where it cannot be mapped */
+/* the lines of bytes [off, end) of fd, read in READ blocks */
 static void read_range(int fd, off_t off, off_t end, struct table *t, struct report *r)
 {
-  off = map_range(fd, off, end, t, r);
-  if (off >= end) return;
-  struct reader rd = { malloc(BUF), 0, false };
+  struct reader rd = { .buf = malloc(BUF) };
   if (!rd.buf) return;
   while (off < end) {
     size_t want = BUF - rd.len < READ ? BUF - rd.len : READ;
@@ -202,7 +161,7 @@ static int read_file(const char *path, struct table *t, struct report *r, bool f
   gzFile gz = gzdopen(fd, "rb");
   if (!gz) { close(fd); return -1; }
   gzbuffer(gz, 1 << 18);
-  struct reader rd = { malloc(BUF), 0, false };
+  struct reader rd = { .buf = malloc(BUF) };
   for (;;) {
     int n = gzread(gz, rd.buf + rd.len, (unsigned)(BUF - rd.len < READ ? BUF - rd.len : READ));
     if (n < 0) break;

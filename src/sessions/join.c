@@ -285,8 +285,10 @@ void table_line(struct table *t, const struct logline *l, struct report *r)
   if (l->ts) s->end = l->ts;
   switch (l->kind) {
   case L_OK: case L_DENY:
-    s->local = keep(s, l->a, l->alen, l->escaped);
-    remote_fields(s, l->b, l->blen, l->escaped);
+    if (!r->stream) {
+      s->local = keep(s, l->a, l->alen, l->escaped);
+      remote_fields(s, l->b, l->blen, l->escaped);
+    } else if (!s->ip[0]) remote_fields(s, l->b, l->blen, l->escaped);   /* counting needs only the IP */
     if (l->kind == L_DENY) s->denied = true;
     break;
   case L_RBL:

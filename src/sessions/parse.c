@@ -43,11 +43,14 @@ size_t unescape(const char *in, size_t n, char *out, size_t cap)
   return o;
 }
 
+/* a decimal number; digits past the 15th are skipped, never overflow */
 static long num(const char **p, const char *end)
 {
   long v = 0;
-  for (; *p < end && (unsigned)(**p - '0') < 10; (*p)++)
-    if (v < 100000000000000L) v = v * 10 + (**p - '0');       /* longer numbers saturate, never overflow */
+  const char *q = *p, *stop = end - q > 15 ? q + 15 : end;
+  for (; q < stop && (unsigned)(*q - '0') < 10; q++) v = v * 10 + (*q - '0');
+  while (q < end && (unsigned)(*q - '0') < 10) q++;
+  *p = q;
   return v;
 }
 
@@ -98,11 +101,16 @@ static unsigned long long hex8(const char *p)
 static const char *months = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
 /* strips the time (and syslog) prefix; returns the message start */
-static const char *prefix(const char *p, const char *end, struct logline *l)
+static const char *prefix(const char *p, const char *end, struct logline *l, struct parse_memo *m)
 {
-  if (end - p > 25 && p[0] == '@') {                       /* TAI64N */
-    unsigned long long sec = hex8(p + 1) << 32 | hex8(p + 9), nano = hex8(p + 17);
-    l->ts = (double)(long long)(sec - 4611686018427387914ULL) + (double)(unsigned)nano * 1e-9;
+  if (end - p > 25 && p[0] == '@') {                       /* TAI64N: the second, then the nanoseconds */
+    double sec;
+    if (m && !memcmp(m->tai_sec, p + 1, 16)) sec = m->sec;
+    else {
+      sec = (double)(long long)((hex8(p + 1) << 32 | hex8(p + 9)) - 4611686018427387914ULL);
+      if (m) { memcpy(m->tai_sec, p + 1, 16); m->sec = sec; }
+    }
+    l->ts = sec + (double)(unsigned)hex8(p + 17) * 1e-9;
     return p[25] == ' ' ? p + 26 : p + 25;
   }
   if (end - p > 3 && p[0] == '<') {                        /* RFC 5424 <PRI>1 TS HOST APP PROCID MSGID SD MSG */
@@ -195,19 +203,20 @@ static void decision_fields(const char *p, const char *end, struct logline *l)
   }
 }
 
-bool parse_line(const char *line, size_t n, struct logline *l)
+bool parse_line(const char *line, size_t n, struct logline *l, struct parse_memo *m)
 {
   const char *end = line + n;
   /* field by field: a whole-struct clear compiles to a slow string instruction */
-  l->kind = L_NONE; l->ts = 0; l->host = ""; l->hostlen = 0; l->pid = 0; l->prog = NULL; l->status = 0;
+  l->kind = L_NONE; l->ts = 0; l->host = ""; l->hostlen = 0; l->pid = 0; l->prog = NULL; l->status = 0; l->escaped = false;
   l->a = l->b = l->row = NULL; l->alen = l->blen = l->rowlen = 0;
   for (int i = 0; i < 8; i++) l->f[i] = NULL;
   for (int i = 0; i < 8; i++) l->flen[i] = 0;
-  const char *p = prefix(line, end, l);
-  l->escaped = memchr(p, '\\', (size_t)(end - p)) != NULL;    /* the message's fields; not the prefix */
-  if (lit(&p, end, "tcpserver: ") || lit(&p, end, "sslserver: ")) {
+  const char *p = prefix(line, end, l, m);
+  if (p == end) return false;
+  if ((*p == 't' && lit(&p, end, "tcpserver: ")) || (*p == 's' && lit(&p, end, "sslserver: "))) {
     l->prog = "tcpserver";
-    if (lit(&p, end, "status: ")) { l->kind = L_STATUS; return true; }
+    if (*p == 's' && lit(&p, end, "status: ")) { l->kind = L_STATUS; return true; }
+    l->escaped = memchr(p, '\\', (size_t)(end - p)) != NULL;  /* the message's fields; not the prefix */
     if (lit(&p, end, "pid ")) {
       l->pid = num(&p, end);
       if (!lit(&p, end, " from ")) return false;
@@ -231,7 +240,8 @@ bool parse_line(const char *line, size_t n, struct logline *l)
     if (p < end) { l->b = p + 1; l->blen = (size_t)(end - p - 1); }
     return true;
   }
-  if (lit(&p, end, "rblsmtpd: ")) {
+  l->escaped = memchr(p, '\\', (size_t)(end - p)) != NULL;
+  if (*p == 'r' && lit(&p, end, "rblsmtpd: ")) {
     l->prog = "rblsmtpd";
     l->a = p;
     while (p < end && *p != ' ') p++;
@@ -243,7 +253,7 @@ bool parse_line(const char *line, size_t n, struct logline *l)
     l->kind = L_RBL;
     return true;
   }
-  bool smtpd = lit(&p, end, "qmail-smtpd: pid "), popup = !smtpd && lit(&p, end, "qmail-popup: pid ");
+  bool smtpd = *p == 'q' && lit(&p, end, "qmail-smtpd: pid "), popup = !smtpd && *p == 'q' && lit(&p, end, "qmail-popup: pid ");
   if (smtpd || popup) {
     l->prog = smtpd ? "qmail-smtpd" : "qmail-popup";
     l->pid = num(&p, end);
@@ -257,7 +267,7 @@ bool parse_line(const char *line, size_t n, struct logline *l)
     l->kind = L_DECISION;
     return true;
   }
-  if (lit(&p, end, "mxgate-smtpd: pid ")) {
+  if (*p == 'm' && lit(&p, end, "mxgate-smtpd: pid ")) {
     l->prog = "mxgate-smtpd";
     l->pid = num(&p, end);
     l->a = p; l->alen = (size_t)(end - p);

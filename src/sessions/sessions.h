@@ -40,8 +40,10 @@ enum { F_IP, F_PROTO, F_HELO, F_FROM, F_TO, F_USER, F_DETAIL, F_SHOST };
 /* zeroed memory whose pages are already written: see join.c */
 void *zalloc(size_t n);
 
-/* parse.c */
-bool parse_line(const char *p, size_t n, struct logline *l);
+/* parse.c; a reader's memo of the last TAI64N second it decoded (lines
+ * come many to a second), zeroed before its first line; NULL for none */
+struct parse_memo { char tai_sec[16]; double sec; };
+bool parse_line(const char *p, size_t n, struct logline *l, struct parse_memo *m);
 /* \xHH decoding into out (cut at cap - 1) */
 size_t unescape(const char *in, size_t n, char *out, size_t cap);
 

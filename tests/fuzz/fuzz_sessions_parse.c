@@ -9,11 +9,12 @@
 
 static void feed(struct table *t, struct report *r, const char *p, const char *end)
 {
+  struct parse_memo memo = { { 0 }, 0 };
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     struct logline l;
-    if (parse_line(p, n, &l)) table_line(t, &l, r);
+    if (parse_line(p, n, &l, &memo)) table_line(t, &l, r);
     p += n + 1;
   }
 }

@@ -12,7 +12,7 @@
 static struct logline L(const char *s)
 {
   struct logline l;
-  parse_line(s, strlen(s), &l);
+  parse_line(s, strlen(s), &l, NULL);
   return l;
 }
 
@@ -40,6 +40,29 @@ static void test_tcpserver_lines(void **st)
   l = L("rblsmtpd: 192.0.2.7 pid 4711: 451 listed");
   assert_int_equal(l.kind, L_RBL);
   assert_int_equal(l.pid, 4711);
+}
+
+/* a reader's memo of the last TAI64N second gives the same times as none,
+ * within a second, across seconds and after a line without a stamp */
+static void test_tai64n_memo(void **st)
+{
+  (void)st;
+  static const char *lines[] = {
+    "@400000006563a2b10a1b2c3d tcpserver: pid 1 from 192.0.2.7",
+    "@400000006563a2b13b9ac9ff tcpserver: end 1 status 0",
+    "@400000006563a2b20000000a tcpserver: pid 2 from 192.0.2.8",
+    "tcpserver: end 2 status 0",
+    "@400000006563a2b1000003e8 tcpserver: pid 3 from 192.0.2.9",
+    "@400000006563a2b1 short",
+  };
+  struct parse_memo memo = { { 0 }, 0 };
+  for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+    struct logline with, without;
+    bool a = parse_line(lines[i], strlen(lines[i]), &with, &memo), b = parse_line(lines[i], strlen(lines[i]), &without, NULL);
+    assert_int_equal(a, b);
+    assert_true(with.ts == without.ts);
+  }
+  assert_true(L(lines[1]).ts - L(lines[0]).ts > 0.8 && L(lines[2]).ts - L(lines[1]).ts < 0.01);
 }
 
 static void test_decision_layouts(void **st)
@@ -86,22 +109,22 @@ static void test_hostile_lines(void **st)
   char big[1 << 16];
   memset(big, 'A', sizeof big);
   struct logline l;
-  assert_false(parse_line(big, sizeof big, &l));
-  assert_false(parse_line("qmail-smtpd: pid", 16, &l));
-  assert_false(parse_line("qmail-smtpd: pid 5 \0\0\0", 22, &l));
-  assert_false(parse_line("\xff\xfe\x00garbage", 10, &l));
-  assert_false(parse_line("@4000", 5, &l));
-  assert_false(parse_line("", 0, &l));
+  assert_false(parse_line(big, sizeof big, &l, NULL));
+  assert_false(parse_line("qmail-smtpd: pid", 16, &l, NULL));
+  assert_false(parse_line("qmail-smtpd: pid 5 \0\0\0", 22, &l, NULL));
+  assert_false(parse_line("\xff\xfe\x00garbage", 10, &l, NULL));
+  assert_false(parse_line("@4000", 5, &l, NULL));
+  assert_false(parse_line("", 0, &l, NULL));
   /* found by the fuzzer: a pid longer than a long, an RFC 5424 prefix that
    * ends in spaces, an ok line without its remote part */
   const char *longpid = "qmail-smtpd: pid 77777777777777777777777777 Accept::X::Y: S:1";
-  assert_true(parse_line(longpid, strlen(longpid), &l));
+  assert_true(parse_line(longpid, strlen(longpid), &l, NULL));
   assert_true(l.pid > 0);
   char syslog5424[] = { '<', '1', '>', '1', ' ', 'h', ' ', 'a', ' ', 'p', ' ', 'm', ' ', ' ' };
-  parse_line(syslog5424, sizeof syslog5424, &l);
+  parse_line(syslog5424, sizeof syslog5424, &l, NULL);
   struct report r = { .out = fopen("/dev/null", "w"), .format = FMT_JSON };
   struct table *t = table_new();
-  assert_true(parse_line("tcpserver: ok 5 0:127.0.0.1:25", 30, &l));
+  assert_true(parse_line("tcpserver: ok 5 0:127.0.0.1:25", 30, &l, NULL));
   table_line(t, &l, &r);
   table_flush(t, &r);
   table_free(t);
@@ -114,7 +137,7 @@ static void test_hostile_lines(void **st)
 static void feed(struct table *t, struct report *r, const char *s)
 {
   struct logline l;
-  if (parse_line(s, strlen(s), &l)) table_line(t, &l, r);
+  if (parse_line(s, strlen(s), &l, NULL)) table_line(t, &l, r);
 }
 
 static void test_join_reuse_and_partial(void **st)
@@ -238,7 +261,7 @@ static void test_chunks_join_as_one_log(void **st)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_tcpserver_lines), cmocka_unit_test(test_decision_layouts),
+    cmocka_unit_test(test_tcpserver_lines), cmocka_unit_test(test_tai64n_memo), cmocka_unit_test(test_decision_layouts),
     cmocka_unit_test(test_syslog_prefixes), cmocka_unit_test(test_hostile_lines),
     cmocka_unit_test(test_join_reuse_and_partial), cmocka_unit_test(test_chunks_join_as_one_log),
   };
