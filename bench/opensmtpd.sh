@@ -19,12 +19,16 @@
 # Its resolver reads /etc/hosts only after DNS, whose server is out of
 # reach here; so that a connection from 127.0.0.1 is named from /etc/hosts
 # at once, as Postfix does, the namespace also gets a resolv.conf saying
-# "lookup file bind" with a loopback name server.
+# "lookup file bind" with a loopback name server. Its control socket is
+# compiled in as /var/run/smtpd.sock: the namespace has a /run of the
+# instance's own, so that two instances can run side by side.
 #
 # Its listening socket has a backlog of 5 (compiled in; ss -ltn shows it):
 # when 20 clients reconnect at once, the kernel drops the connections
 # that find the queue full and the clients send their SYN again a second
-# later. bench/run.py prints how many (the kernel's ListenOverflows).
+# later. bench/run.py prints how many (the kernel's ListenOverflows), and
+# sends it a tenth of the messages for the figures with a connection per
+# message: those are paced by the retries, not by its work.
 #
 # STARTTLS is configured, but Debian 12's OpenSMTPD 6.8.0p2 cannot finish
 # a TLS handshake with OpenSSL 3 (the private key operation fails with
@@ -51,6 +55,7 @@ action "discard" mda "cat > /dev/null" virtual <vusers>
 match from any for domain "bench.test" action "discard"
 CF
   printf 'nameserver 127.0.0.1\nlookup file bind\n' > "$dir/resolv.conf"
+  mkdir -p "$dir/run"
   truncate -s 2G "$dir/spool.img"
   mkfs.ext4 -q -F "$dir/spool.img"
   # in the foreground, in a mount namespace of its own, logging to a file
@@ -58,6 +63,7 @@ CF
     mount -o loop,$sync '$dir/spool.img' /var/spool/smtpd && chmod 711 /var/spool/smtpd &&
     mount --bind '$root/usr/libexec/opensmtpd' /usr/libexec/opensmtpd &&
     mount --bind '$dir/resolv.conf' /etc/resolv.conf &&
+    mount --bind '$dir/run' /run &&
     exec '$root/usr/sbin/smtpd' -d -f '$dir/smtpd.conf'" > "$dir/maillog" 2>&1 < /dev/null &
   echo $! > "$dir/pid"
   for i in $(seq 1 100); do
