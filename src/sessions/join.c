@@ -331,6 +331,7 @@ static void join_sessions(struct session *o, struct session *a)
   o->start = a->start;
   o->denied |= a->denied;
   o->queued |= a->queued; o->login |= a->login; o->rejected |= a->rejected; o->deferred |= a->deferred;
+  o->rejections += a->rejections;
   const char **f[] = { &o->ip, &o->client_host, &o->local, &o->port, &o->rbl, &o->helo, &o->proto };
   const char *g[] = { a->ip, a->client_host, a->local, a->port, a->rbl, a->helo, a->proto };
   for (size_t i = 0; i < sizeof f / sizeof *f; i++)

@@ -64,6 +64,7 @@ struct session {
   bool seen_open, seen_end, denied;
   bool orphan;                   /* parallel chunks: began before this chunk's first line for its pid */
   bool queued, login, rejected, deferred;      /* outcome so far, set by summary_event() */
+  unsigned long rejections;      /* refused decisions so far, for the summary's IP list */
   long status;                   /* raw wait status, -1 unknown */
   const char *ip, *client_host, *local, *port, *rbl, *helo, *proto;
   struct event *ev;
