@@ -43,11 +43,30 @@ size_t unescape(const char *in, size_t n, char *out, size_t cap)
   return o;
 }
 
-/* a decimal number; digits past the 15th are skipped, never overflow */
+/* a decimal number; digits past the 15th are skipped, never overflow.
+ * Up to seven digits with eight bytes readable (every pid and status) are
+ * found and converted eight bytes at a time: a byte is not a digit when
+ * subtracting '0' or adding 0x46 sets its top bit (a borrow or carry only
+ * reaches the bytes after the first non-digit, which are not used) */
 static long num(const char **p, const char *end)
 {
+  const char *q = *p;
+  if (end - q >= 8) {
+    unsigned long long w;
+    memcpy(&w, q, 8);
+    unsigned long long nondigit = ((w - 0x3030303030303030ULL) | (w + 0x4646464646464646ULL)) & 0x8080808080808080ULL;
+    if (nondigit) {
+      int n = __builtin_ctzll(nondigit) >> 3;
+      *p = q + n;
+      if (!n) return 0;
+      unsigned long long v = ((w - 0x3030303030303030ULL) & 0x0f0f0f0f0f0f0f0fULL) << (8 * (8 - n));
+      v = (v * 10 + (v >> 8)) & 0x00ff00ff00ff00ffULL;               /* pairs of digits */
+      v = (v * 100 + (v >> 16)) & 0x0000ffff0000ffffULL;             /* fours */
+      return (long)((v * 10000 + (v >> 32)) & 0xffffffffULL);
+    }
+  }
   long v = 0;
-  const char *q = *p, *stop = end - q > 15 ? q + 15 : end;
+  const char *stop = end - q > 15 ? q + 15 : end;
   for (; q < stop && (unsigned)(*q - '0') < 10; q++) v = v * 10 + (*q - '0');
   while (q < end && (unsigned)(*q - '0') < 10) q++;
   *p = q;
@@ -215,7 +234,7 @@ bool parse_line(const char *line, size_t n, struct logline *l, struct parse_memo
   if (p == end) return false;
   if ((*p == 't' && lit(&p, end, "tcpserver: ")) || (*p == 's' && lit(&p, end, "sslserver: "))) {
     l->prog = "tcpserver";
-    if (*p == 's' && lit(&p, end, "status: ")) { l->kind = L_STATUS; return true; }
+    if (p < end && *p == 's' && lit(&p, end, "status: ")) { l->kind = L_STATUS; return true; }
     l->escaped = memchr(p, '\\', (size_t)(end - p)) != NULL;  /* the message's fields; not the prefix */
     if (lit(&p, end, "pid ")) {
       l->pid = num(&p, end);

@@ -65,6 +65,29 @@ static void test_tai64n_memo(void **st)
   assert_true(L(lines[1]).ts - L(lines[0]).ts > 0.8 && L(lines[2]).ts - L(lines[1]).ts < 0.01);
 }
 
+/* pids and statuses of every length, with what may follow them */
+static void test_numbers(void **st)
+{
+  (void)st;
+  const char *tails[] = { "", " status 0", "x", "\xff", "/", ":", "9", "\xff\xff\xff\xff\xff\xff\xff\xff", "~abcdefgh", ":abcdefgh", "/abcdefgh" };
+  for (int digits = 1; digits <= 20; digits++)
+    for (size_t k = 0; k < sizeof tails / sizeof *tails; k++) {
+      char line[80], pid[24];
+      for (int i = 0; i < digits; i++) pid[i] = (char)('0' + (i * 7 + digits) % 10);
+      pid[digits] = 0;
+      snprintf(line, sizeof line, "tcpserver: end %s status %s%s", pid, pid, tails[k]);
+      long want = 0;
+      for (int i = 0; i < digits && i < 15; i++) want = want * 10 + (pid[i] - '0');
+      long want_status = want;
+      if (k == 6 && digits < 15) want_status = want * 10 + 9;                        /* "9" is one more digit */
+      struct logline l;
+      assert_true(parse_line(line, strlen(line), &l, NULL));
+      assert_int_equal(l.kind, L_END);
+      assert_int_equal(l.pid, want);
+      assert_int_equal(l.status, want_status);
+    }
+}
+
 static void test_decision_layouts(void **st)
 {
   (void)st;
@@ -115,6 +138,10 @@ static void test_hostile_lines(void **st)
   assert_false(parse_line("\xff\xfe\x00garbage", 10, &l, NULL));
   assert_false(parse_line("@4000", 5, &l, NULL));
   assert_false(parse_line("", 0, &l, NULL));
+  char *exact = malloc(11);                          /* found by the fuzzer: nothing after the program */
+  memcpy(exact, "tcpserver: ", 11);
+  assert_false(parse_line(exact, 11, &l, NULL));
+  free(exact);
   /* found by the fuzzer: a pid longer than a long, an RFC 5424 prefix that
    * ends in spaces, an ok line without its remote part */
   const char *longpid = "qmail-smtpd: pid 77777777777777777777777777 Accept::X::Y: S:1";
@@ -296,7 +323,7 @@ static void test_rejections_by_ip(void **st)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_tcpserver_lines), cmocka_unit_test(test_tai64n_memo), cmocka_unit_test(test_decision_layouts),
+    cmocka_unit_test(test_tcpserver_lines), cmocka_unit_test(test_tai64n_memo), cmocka_unit_test(test_numbers), cmocka_unit_test(test_decision_layouts),
     cmocka_unit_test(test_syslog_prefixes), cmocka_unit_test(test_hostile_lines),
     cmocka_unit_test(test_join_reuse_and_partial), cmocka_unit_test(test_chunks_join_as_one_log), cmocka_unit_test(test_rejections_by_ip),
   };
