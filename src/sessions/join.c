@@ -229,7 +229,8 @@ static void count_event(struct session *s, const struct logline *l, struct repor
   size_t len[4] = { l->rowlen, l->flen[F_FROM], l->flen[F_TO], l->flen[F_USER] };
   for (int i = 0; i < 4; i++) {
     if (!src[i]) { src[i] = ""; len[i] = 0; }
-    else if (l->escaped) { len[i] = unescape(src[i], len[i], buf[i], sizeof buf[i]); src[i] = buf[i]; }
+    else if (l->escaped && memchr(src[i], '\\', len[i])) { len[i] = unescape(src[i], len[i], buf[i], sizeof buf[i]); src[i] = buf[i]; }
+    else if (len[i] > FIELD_MAX - 1) len[i] = FIELD_MAX - 1;     /* cut as a kept field is; nothing to copy */
   }
   if (!s->ip[0] && l->f[F_IP]) s->ip = keep(s, l->f[F_IP], l->flen[F_IP], l->escaped);
   if (l->f[F_PROTO] && (strlen(s->proto) != l->flen[F_PROTO] || memcmp(s->proto, l->f[F_PROTO], l->flen[F_PROTO])))

@@ -16,14 +16,17 @@
 /* eight bytes per multiplication: keys are rows, addresses and IPs */
 static unsigned long hash(const char *s, size_t n)
 {
-  unsigned long long h = 0x9e3779b97f4a7c15ULL ^ n, w;
-  for (; n >= 8; s += 8, n -= 8) {
-    memcpy(&w, s, 8);
-    h = (h ^ w) * 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
+  unsigned long long h = 0x9e3779b97f4a7c15ULL ^ n, w = 0;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      memcpy(&w, s + i, 8);
+      h = (h ^ w) * 0xff51afd7ed558ccdULL;
+      h ^= h >> 32;
+    }
+    memcpy(&w, s + n - 8, 8);                  /* the last eight, overlapping: no copy of a variable length */
+  } else {
+    for (size_t i = 0; i < n; i++) w |= (unsigned long long)(unsigned char)s[i] << (8 * i);
   }
-  w = 0;
-  memcpy(&w, s, n);
   h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
   return (unsigned long)(h ^ (h >> 29));
 }
