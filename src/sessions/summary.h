@@ -5,7 +5,7 @@
 #include "sessions.h"
 
 struct entry { char *key; size_t len; unsigned long hash, n, m; };
-struct map { struct entry *e; size_t n, cap; unsigned long other; };
+struct map { struct entry *e; unsigned char *tag; size_t n, cap; unsigned long other; };   /* tag: see report_summary.c */
 
 struct summary {
   unsigned long sessions, accepted, rejected, deferred, partial, rbl, tls, denied;
