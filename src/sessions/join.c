@@ -65,7 +65,7 @@ static unsigned key_hash(const char *host, size_t hostlen, long pid)
 
 static bool same_key(const struct session *s, const char *host, size_t hostlen, long pid)
 {
-  return s->pid == pid && s->hostlen == hostlen && memcmp(s->host, host, hostlen) == 0;
+  return s->pid == pid && s->hostlen == hostlen && (!hostlen || memcmp(s->host, host, hostlen) == 0);
 }
 
 /* hostlen cut like the stored host */
