@@ -29,6 +29,7 @@ struct body {
   struct content *content;              /* NULL: no content checks */
   int spoolfd;                          /* >= 0: the message goes here first, not to the queue */
   bool write_failed, overflow, in_header;
+  int write_errno;                /* why the write failed: EPIPE, the queue stopped reading; else our file */
   unsigned long long bytes, limit;      /* limit 0: none */
   unsigned hops;
   size_t hdrpos;                        /* bytes of the current header line seen */
@@ -40,7 +41,10 @@ struct body {
 static void out_flush(struct body *b)
 {
   int fd = b->spoolfd >= 0 ? b->spoolfd : b->q->msgfd;
-  if (!b->write_failed && b->outlen && !fd_write_all(fd, b->out, b->outlen)) b->write_failed = true;
+  if (!b->write_failed && b->outlen && !fd_write_all(fd, b->out, b->outlen)) {
+    b->write_failed = true;
+    b->write_errno = errno;
+  }
   b->outlen = 0;
 }
 
@@ -186,11 +190,14 @@ static void finish(struct session *s, struct queue_job *q, struct body *b, const
       str_free(&hdrs);
       return;
     }
-    if (b->spoolfd >= 0 && !b->write_failed && !unspool(b, &hdrs, received)) b->write_failed = true;
+    if (b->spoolfd >= 0 && !b->write_failed && !unspool(b, &hdrs, received)) {
+      b->write_failed = true;
+      b->write_errno = errno;
+    }
     str_free(&hdrs);
   }
   pid_t qp = q->pid;
-  int status = b->write_failed ? (queue_abort(q), -1) : queue_close(q, &s->envelope, &s->mailfrom);
+  int status = b->write_failed ? queue_fail(q, b->write_errno) : queue_close(q, &s->envelope, &s->mailfrom);
   if (status == 0) {
     char text[128], detail[96];
     snprintf(text, sizeof text, "%s %lld qp %ld", row_get(ROW_DATA_QUEUED)->text, (long long)time(NULL), (long)qp);

@@ -93,12 +93,28 @@ int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom)
   return ok || r != 0 ? r : 81;
 }
 
-void queue_abort(struct queue_job *q)
+/* the message is dropped: no envelope, so the queue program discards it;
+ * its exit code (-1 for the direct path, or a crash) */
+int queue_abort(struct queue_job *q)
 {
-  if (q->direct) { q->ops->discard(q->direct); return; }
+  if (q->direct) { q->ops->discard(q->direct); return -1; }
   close(q->msgfd);
   close(q->envfd);
-  wait_queue(q->pid);
+  return wait_queue(q->pid);
+}
+
+/* the message could not be written in full (errno write_errno): dropped,
+ * and the exit code that says why. EPIPE: the queue program stopped
+ * reading, and its own exit code tells (53 for its full disk, -1 for a
+ * crash); any other error was in a file of ours (the content checks'
+ * spool, the direct path's Maildir file): 53, qmail-queue's "write error
+ * or disk full", so a full disk reads the same in every mode */
+int queue_fail(struct queue_job *q, int write_errno)
+{
+  bool queue_stopped = !q->direct && write_errno == EPIPE;
+  int r = queue_abort(q);
+  if (!queue_stopped) return 53;
+  return r == 0 ? -1 : r;                 /* 0 without an envelope cannot be a queued message */
 }
 
 /* "CODE X.Y.Z text" for an exit status of qmail-queue(8) */

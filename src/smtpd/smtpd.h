@@ -186,7 +186,8 @@ void smtp_data(struct session *s);
 struct queue_job { pid_t pid; int msgfd, envfd; void *direct; const struct direct_queue *ops; };
 int queue_open(struct session *s, struct queue_job *q);
 int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom);
-void queue_abort(struct queue_job *q);
+int queue_abort(struct queue_job *q);
+int queue_fail(struct queue_job *q, int write_errno);
 const char *queue_exit_reply(int status, bool *permanent);
 bool received_header(struct session *s, str *out);
 

@@ -202,6 +202,45 @@ def send_data(srv, body, mail="MAIL FROM:<a@remote.test>", env_cmds=()):
     return srv.pids()[-1], r
 
 
+def test_full_maildir_disk_is_451_and_leaves_nothing():
+    """a Maildir whose disk fills during DATA: 451 4.3.1 and the Queue_Failure
+    row with the disk-full text in both modes (under tcpserver mxgate-queue
+    says it; under mxgate-listen the worker writing the file does), nothing
+    left in tmp/ or new/; once there is room the next message goes in"""
+    if os.getuid() != 0:
+        print("skipped: mounting a small tmpfs needs root")
+        return
+    home = h.Home()
+    md = home.maildirs["alice"]
+    st = {sub: os.stat(os.path.join(md, sub)) for sub in ("tmp", "new", "cur")}
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", md], capture_output=True).returncode != 0:
+        home.cleanup()
+        print("skipped: cannot mount a tmpfs here")
+        return
+    srv = None
+    try:
+        for sub, s in st.items():
+            os.mkdir(os.path.join(md, sub), s.st_mode & 0o7777)
+            os.chown(os.path.join(md, sub), s.st_uid, s.st_gid)
+        os.chmod(md, 0o755)
+        srv = h.smtpd(home)
+        big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 200 + b".\r\n"
+        pid, r = send_data(srv, big)
+        assert r[3][1] == ["451 4.3.1 Queue write error or disk full"], r
+        line(srv, pid, "Deferred::DATA::Queue_Failure",
+             "H:client.test F:a@remote.test T:alice@example.test 'Queue\\x20write\\x20error\\x20or\\x20disk\\x20full'")
+        srv.wait_end(pid)
+        assert os.listdir(os.path.join(md, "tmp")) == [] and home.delivered("alice") == []
+        pid, r = send_data(srv, b"Subject: small\r\n\r\nfits\r\n.\r\n")
+        assert r[3][0] == 250, r
+        assert len(home.delivered("alice")) == 1
+    finally:
+        if srv:
+            srv.stop()
+        subprocess.run(["umount", md])
+        home.cleanup()
+
+
 def test_size_rows():
     home, srv = server(env={"DATABYTES": "1000"})
     try:
