@@ -180,7 +180,7 @@ static void finish(struct session *s, struct queue_job *q, struct body *b, const
     decide(s, b->overflow ? ROW_DATA_INVALID_SIZE : ROW_DATA_LOOPING, s->first_rcpt.s, s->first_rcpt.len, NULL);
     return;
   }
-  if (b->content) {
+  if (b->content && !b->write_failed) {             /* a message not written in full is not judged: 451 below */
     const char *detail = NULL;
     str hdrs = STR_INIT(64 << 10);
     enum row_id row = content_verdict(b->content, b->spoolfd, &detail, &hdrs);

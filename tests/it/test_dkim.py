@@ -111,3 +111,39 @@ def test_dkim_ed25519_and_unsigned():
         assert w.queued().startswith(b"Authentication-Results: mx.example.test; dkim=none\n")
     finally:
         w.stop()
+
+
+def test_full_spool_disk_is_451_not_a_refusal():
+    """the content checks' spool fills up mid-message: the client is told
+    451 4.3.1 (try again), never 554 for a signature that a cut copy of the
+    message cannot match"""
+    if os.getuid() != 0:
+        print("skipped: mounting a small tmpfs needs root")
+        return
+    spool = tempfile.mkdtemp(prefix="mxgate-spool-")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=1777", "tmpfs", spool],
+                      capture_output=True).returncode != 0:
+        print("skipped: cannot mount a tmpfs here")
+        return
+    keys = Keys()
+    dns = h.Dnsmasq(keys.records())
+    home = h.Home()
+    srv = h.smtpd(home, env={"DKIMVERIFY": "1", "DNSCACHEIP": dns.spec, "TMPDIR": spool})
+    try:
+        msg = keys.sign(MSG.replace(b"this message is signed.\r\n", b"this message is signed.\r\n" +
+                                    (b"y" * 998 + b"\r\n") * 200))
+        c = h.Client(srv.port)
+        c.reply(); c.cmd("EHLO client.test"); c.cmd("MAIL FROM:<a@signer.test>"); c.cmd("RCPT TO:<alice@example.test>")
+        assert c.cmd("DATA")[0] == 354
+        c.send(msg.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        r = c.reply()
+        c.cmd("QUIT"); c.close()
+        pid = srv.pids()[-1]
+        assert r[1] == ["451 4.3.1 Queue write error or disk full"], r
+        srv.wait_line(f"qmail-smtpd: pid {pid} Deferred::DATA::Queue_Failure: S:127.0.0.1:unknown P:ESMTP H:client.test "
+                      "F:a@signer.test T:alice@example.test 'Queue\\x20write\\x20error\\x20or\\x20disk\\x20full'\n")
+        assert home.delivered("alice") == [] and "Reject::" not in srv.log()
+    finally:
+        srv.stop(); dns.stop(); home.cleanup()
+        subprocess.run(["umount", spool])
+        shutil.rmtree(spool, ignore_errors=True); shutil.rmtree(keys.dir, ignore_errors=True)
