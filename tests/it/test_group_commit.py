@@ -66,3 +66,35 @@ def test_committer_killed_at_random_moments():
         print(f"{len(acked)} acknowledged, {len(failed)} refused (451) over {len(kills)} committer kills")
     finally:
         srv.stop(); home.cleanup()
+
+
+def test_reloads_fail_no_commit():
+    """SIGHUP every few milliseconds while 10 clients send 50 messages each
+    in one session: a worker waiting for the committer is not interrupted
+    by the reload (no 451), and every message is there once"""
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="10:40")
+    try:
+        acked, failed = [], []
+        stop = threading.Event()
+        hups = []
+
+        def reloader():
+            while not stop.is_set():
+                time.sleep(0.005)
+                os.kill(srv.proc.pid, signal.SIGHUP)
+                hups.append(1)
+        r = threading.Thread(target=reloader)
+        r.start()
+        clients = [threading.Thread(target=send_many, args=(srv.port, f"h{j}", 50, acked, failed)) for j in range(10)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        stop.set()
+        r.join()
+        assert not failed, f"{len(failed)} of 500 refused during {len(hups)} reloads, e.g. {failed[:3]}"
+        subjects = sorted(d.partition(b"\nSubject: ")[2].split(b"\n", 1)[0].decode() for d in home.delivered("alice"))
+        assert subjects == sorted(acked) and len(acked) == 500, (len(subjects), len(acked))
+    finally:
+        srv.stop(); home.cleanup()
