@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,15 +31,22 @@ static const char *single_rcpt(const str *envelope)
 int queue_open(struct session *s, struct queue_job *q)
 {
   int msg[2], env[2];
+  /* a QMAILQUEUE of the session's own (from tcprules, or a listener's
+   * per-port setting) is run, as tcpserver's child would run it, rather
+   * than the worker's embedded queue: a scanner in front of the queue is
+   * never skipped */
+  const char *own = getenv("QMAILQUEUE");
+  const char *program = own && *own ? own : s->cfg->queue_program;
+  bool embedded = s->cfg->queue_inproc && !(own && *own);
   q->direct = NULL;
-  q->ops = s->cfg->direct_queue;
-  const char *rcpt = s->cfg->direct_queue ? single_rcpt(&s->envelope) : NULL;
+  q->ops = embedded ? s->cfg->direct_queue : NULL;
+  const char *rcpt = q->ops ? single_rcpt(&s->envelope) : NULL;
   if (rcpt) {
     char sender[1024];
     size_t n = s->mailfrom.len < sizeof sender - 1 ? s->mailfrom.len : sizeof sender - 1;
     memcpy(sender, s->mailfrom.s ? s->mailfrom.s : "", n);
     sender[n] = 0;
-    if (strlen(sender) == s->mailfrom.len && (q->direct = s->cfg->direct_queue->open(sender, rcpt, &q->msgfd))) {
+    if (strlen(sender) == s->mailfrom.len && (q->direct = q->ops->open(sender, rcpt, &q->msgfd))) {
       q->pid = getpid();
       q->envfd = -1;
       return 0;
@@ -54,13 +62,13 @@ int queue_open(struct session *s, struct queue_job *q)
   if (q->pid == 0) {
     if (dup2(msg[0], 0) < 0 || dup2(env[0], 1) < 0) _exit(81);
     signal(SIGPIPE, SIG_DFL);
-    if (s->cfg->queue_inproc) {                   /* the same code as bin/mxgate-queue, without the exec */
+    if (embedded) {                               /* the same code as bin/mxgate-queue, without the exec */
       char *argv[] = { "mxgate-queue", NULL };
       int ends[] = { msg[0], msg[1], env[0], env[1] };      /* no exec closes them for us */
       for (int i = 0; i < 4; i++) if (ends[i] > 1) close(ends[i]);
       _exit(s->cfg->queue_inproc(1, argv));
     }
-    char *argv[] = { (char *)s->cfg->queue_program, NULL };
+    char *argv[] = { (char *)program, NULL };
     execv(argv[0], argv);
     _exit(81);
   }

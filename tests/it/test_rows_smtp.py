@@ -241,6 +241,25 @@ def test_full_maildir_disk_is_451_and_leaves_nothing():
         home.cleanup()
 
 
+def test_qmailqueue_from_tcprules_is_the_queue():
+    """QMAILQUEUE set for the client by tcprules is the program the message
+    goes to, in both modes (mxgate-listen's embedded queue and its direct
+    Maildir write must not skip a scanner put in front of the queue)"""
+    home = h.Home()
+    q, seen = home.path("scanner"), home.path("scanned")
+    with open(q, "w") as fh:
+        fh.write(f"#!/bin/sh\ncat > {seen}; cat <&1 > /dev/null; exit 0\n")
+    os.chmod(q, 0o755)
+    srv = h.smtpd(home, rules=h.tcprules(os.path.join(home.dir, "rules.cdb"), f'127.0.0.1:allow,QMAILQUEUE="{q}"\n'))
+    try:
+        pid, r = send_data(srv, b"Subject: scan me\r\n\r\nbody\r\n.\r\n")
+        assert r[3][0] == 250, r
+        assert b"Subject: scan me\n" in open(seen, "rb").read()
+        assert home.delivered("alice") == []                       # the scanner took it, not the Maildir
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_size_rows():
     home, srv = server(env={"DATABYTES": "1000"})
     try:
