@@ -69,8 +69,12 @@ void commit_main(const char *sockpath)
   static struct pollfd p[CLIENTS_MAX + 1];
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
-  signal(SIGTERM, SIG_DFL);                  /* not the listener's handlers: a TERM ends the committer */
-  signal(SIGINT, SIG_DFL);
+  /* a TERM sent to the whole service (systemd's default stop) must not end
+   * the committer before the workers' last sessions: the listener ends it
+   * with SIGUSR1 once no worker is left */
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGUSR1, SIG_DFL);
   signal(SIGCHLD, SIG_DFL);
   int lfd = listen_unix(sockpath);
   if (lfd < 0) { fprintf(stderr, "mxgate-listen: committer cannot listen on %s: %s\n", sockpath, strerror(errno)); _exit(111); }

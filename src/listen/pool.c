@@ -41,14 +41,15 @@ static int spawn(struct listen_config *c, struct pool_shared *sh)
   for (int i = 0; i < c->max_workers; i++) {
     if (sh->slots[i].pid) continue;
     sh->slots[i].busy = 0;
+    /* signals wait until the worker's own handlers are in (worker_main
+     * unblocks them): a TERM in between would find the listener's handler */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
+    if (pid == 0) worker_main(c, sh, i);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) return -1;
-    if (pid == 0) {
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, NULL);
-      worker_main(c, sh, i);
-    }
     sh->slots[i].pid = pid;
     return 0;
   }
@@ -70,7 +71,7 @@ static void reap(struct listen_config *c, struct pool_shared *sh)
   pid_t pid;
   int st;
   while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-    if (pid == committer) { committer = 0; if (!got_term) spawn_committer(c); continue; }
+    if (pid == committer) { committer = 0; spawn_committer(c); continue; }   /* draining sessions still commit */
     for (int i = 0; i < c->max_workers; i++)
       if (sh->slots[i].pid == pid) { sh->slots[i].pid = 0; sh->slots[i].busy = 0; }
   }
@@ -116,8 +117,8 @@ int pool_run(struct listen_config *c)
     reap(c, sh);
     if (got_hup) { got_hup = 0; signal_workers(c, sh, SIGHUP); }
     count(c, sh, &total, &busy);
-    while (total < c->min_workers && spawn(c, sh) == 0) total++;
-    if (busy >= total && total < c->max_workers && spawn(c, sh) == 0) total++;
+    while (!got_term && total < c->min_workers && spawn(c, sh) == 0) total++;
+    if (!got_term && busy >= total && total < c->max_workers && spawn(c, sh) == 0) total++;
     bool saturated = busy >= total && total >= c->max_workers;
     struct pollfd p[LISTEN_MAX];
     for (int i = 0; i < c->nlisteners; i++) p[i] = (struct pollfd){ .fd = c->listeners[i].fd, .events = POLLIN };
@@ -138,6 +139,6 @@ int pool_run(struct listen_config *c)
     if (!total) break;
     usleep(20000);
   }
-  if (committer > 0) { kill(committer, SIGTERM); waitpid(committer, NULL, 0); }
+  if (committer > 0) { kill(committer, SIGUSR1); waitpid(committer, NULL, 0); }
   return 0;
 }

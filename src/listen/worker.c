@@ -160,6 +160,9 @@ void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot
   sigaction(SIGHUP, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGCHLD, SIG_DFL);
+  sigset_t none;                                         /* spawn() blocked them until now */
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   drop_privileges(c);
   static struct smtpd_config cfg;
   bool cfg_ok = smtpd_config_load(&cfg, c->argv0) == 0;

@@ -227,6 +227,37 @@ def test_sigterm_drains_running_sessions():
         srv.stop(); home.cleanup()
 
 
+def test_sigterm_to_every_process_still_commits_running_sessions():
+    """systemd's default stop sends SIGTERM to every process of the service
+    at once, the committer too: a session still running after it delivers
+    its message (250, in the Maildir), and then the listener ends"""
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:2")
+    try:
+        h.wait_for(lambda: os.path.exists(home.path("queue", "commit.sock.pid")), what="committer")
+        c = h.Client(srv.port)
+        c.reply()
+        assert c.cmd("EHLO x.test")[0] == 250
+        family = [srv.proc.pid]
+        for pid in family:                                   # the listener's children and theirs
+            r = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+            family += [int(p) for p in r.stdout.split()]
+        assert len(family) >= 4, family                      # listener, committer, two workers
+        for pid in family:
+            os.kill(pid, signal.SIGTERM)
+        time.sleep(0.3)
+        assert c.cmd("MAIL FROM:<s@remote.test>")[0] == 250
+        assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        assert c.cmd("Subject: during the stop\r\n\r\nstill delivered\r\n.")[0] == 250
+        c.cmd("QUIT")
+        c.close()
+        srv.proc.wait(10)
+        assert len(home.delivered("alice")) == 1
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_systemd_socket_activation():
     """sockets passed as systemd does (LISTEN_FDS, LISTEN_PID, fd 3)"""
     home = h.Home()
