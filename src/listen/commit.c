@@ -24,7 +24,10 @@
 
 #define CLIENTS_MAX 1024
 
-struct client { int fd; size_t len; char path[4097]; bool ready; };
+struct client {
+  int fd; size_t len; char path[4097]; bool ready;
+  dev_t dev; bool ok, done;       /* this round: its file system, and whether a flush of it succeeded */
+};
 
 static int listen_unix(const char *path)
 {
@@ -37,27 +40,30 @@ static int listen_unix(const char *path)
   return fd;
 }
 
-/* one round: a syncfs per distinct file system of the ready clients, then the answers */
+/* one round: a syncfs per distinct file system of the ready clients, then
+ * the answers. Each client is answered for its own file system: a request
+ * naming a directory that is gone fails that request, not the round */
 static void commit_round(struct client *c, size_t n)
 {
-  dev_t done[64];
-  size_t ndone = 0;
-  bool failed = false;
   for (size_t i = 0; i < n; i++) {
     if (!c[i].ready) continue;
     struct stat st;
-    if (stat(c[i].path, &st) < 0) { failed = true; continue; }
-    bool seen = false;
-    for (size_t k = 0; k < ndone; k++) seen = seen || done[k] == st.st_dev;
-    if (seen) continue;
+    c[i].ok = stat(c[i].path, &st) == 0;
+    c[i].dev = c[i].ok ? st.st_dev : 0;
+    c[i].done = !c[i].ok;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!c[i].ready || c[i].done) continue;
     int fd = open(c[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || syncfs(fd) < 0) failed = true;
-    if (fd >= 0) close(fd);
-    if (ndone < 64) done[ndone++] = st.st_dev;
+    if (fd < 0) { c[i].ok = false; c[i].done = true; continue; }     /* the next client of its file system tries */
+    bool synced = syncfs(fd) == 0;
+    close(fd);
+    for (size_t j = i; j < n; j++)
+      if (c[j].ready && !c[j].done && c[j].dev == c[i].dev) { c[j].ok = synced; c[j].done = true; }
   }
   for (size_t i = 0; i < n; i++) {
     if (!c[i].ready || c[i].fd < 0) continue;
-    if (write(c[i].fd, failed ? "e" : "k", 1) < 0) { /* the client is gone: nothing to tell */ }
+    if (write(c[i].fd, c[i].ok ? "k" : "e", 1) < 0) { /* the client is gone: nothing to tell */ }
     close(c[i].fd);
     c[i].fd = -1;
   }

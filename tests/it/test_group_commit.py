@@ -98,3 +98,39 @@ def test_reloads_fail_no_commit():
         assert subjects == sorted(acked) and len(acked) == 500, (len(subjects), len(acked))
     finally:
         srv.stop(); home.cleanup()
+
+
+def test_a_bad_request_fails_only_itself():
+    """requests naming a directory that does not exist, sent to the committer
+    all the time, get "e"; the messages committed meanwhile all get 250"""
+    import socket
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="5:10")
+    try:
+        sock = home.path("queue", "commit.sock")
+        h.wait_for(lambda: os.path.exists(sock + ".pid"), what="committer")
+        stop = threading.Event()
+        answers = []
+
+        def nuisance():
+            while not stop.is_set():
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(sock)
+                s.sendall(b"/nonexistent/dir\n")
+                answers.append(s.recv(1))
+                s.close()
+        n = threading.Thread(target=nuisance)
+        n.start()
+        acked, failed = [], []
+        clients = [threading.Thread(target=send_many, args=(srv.port, f"b{j}", 40, acked, failed)) for j in range(5)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        stop.set()
+        n.join()
+        assert not failed, f"{len(failed)} of 200 refused beside {len(answers)} bad requests, e.g. {failed[:3]}"
+        assert answers and set(answers) == {b"e"}, set(answers)
+        assert len(home.delivered("alice")) == 200
+    finally:
+        srv.stop(); home.cleanup()
