@@ -25,7 +25,7 @@ static int bind_one(const char *ip, const char *port)
   } else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
     a6->sin6_family = AF_INET6; a6->sin6_port = htons((unsigned short)p); len = sizeof *a6;
   } else { errno = EINVAL; return -1; }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   if (fd < 0) return -1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -74,6 +74,7 @@ int listeners_from_systemd(struct listen_config *c)
     socklen_t len = sizeof ss;
     l->fd = 3 + i;
     fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);
+    fcntl(l->fd, F_SETFD, FD_CLOEXEC);                 /* not for the programs a session execs */
     if (getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0) {
       void *a = ss.ss_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
                                          : (void *)&((struct sockaddr_in *)&ss)->sin_addr;

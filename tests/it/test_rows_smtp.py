@@ -248,7 +248,7 @@ def test_qmailqueue_from_tcprules_is_the_queue():
     home = h.Home()
     q, seen = home.path("scanner"), home.path("scanned")
     with open(q, "w") as fh:
-        fh.write(f"#!/bin/sh\ncat > {seen}; cat <&1 > /dev/null; exit 0\n")
+        fh.write(f"#!/bin/sh\nls -l /proc/$$/fd > {seen}.fds; cat > {seen}; cat <&1 > /dev/null; exit 0\n")
     os.chmod(q, 0o755)
     srv = h.smtpd(home, rules=h.tcprules(os.path.join(home.dir, "rules.cdb"), f'127.0.0.1:allow,QMAILQUEUE="{q}"\n'))
     try:
@@ -256,6 +256,8 @@ def test_qmailqueue_from_tcprules_is_the_queue():
         assert r[3][0] == 250, r
         assert b"Subject: scan me\n" in open(seen, "rb").read()
         assert home.delivered("alice") == []                       # the scanner took it, not the Maildir
+        fds = open(seen + ".fds").read()
+        assert "socket:" not in fds, fds                           # no listening or client socket leaks into it
     finally:
         srv.stop(); home.cleanup()
 
