@@ -29,14 +29,18 @@ struct client {
   dev_t dev; bool ok, done;       /* this round: its file system, and whether a flush of it succeeded */
 };
 
-static int listen_unix(const char *path)
+/* the socket, for the workers' user alone (every request costs a flush) */
+static int listen_unix(const struct listen_config *c)
 {
+  const char *path = c->commit_sock;
   struct sockaddr_un sun = { .sun_family = AF_UNIX };
   if (strlen(path) >= sizeof sun.sun_path) return -1;
   strcpy(sun.sun_path, path);
   unlink(path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || chmod(path, 0666) < 0 || listen(fd, 1024) < 0) return -1;
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || chmod(path, 0600) < 0 ||
+      (c->drop_privileges && chown(path, c->uid, c->gid) < 0) || listen(fd, 1024) < 0)
+    return -1;
   return fd;
 }
 
@@ -69,8 +73,9 @@ static void commit_round(struct client *c, size_t n)
   }
 }
 
-void commit_main(const char *sockpath)
+void commit_main(const struct listen_config *cfg)
 {
+  const char *sockpath = cfg->commit_sock;
   static struct client c[CLIENTS_MAX];
   static struct pollfd p[CLIENTS_MAX + 1];
   signal(SIGPIPE, SIG_IGN);
@@ -82,7 +87,7 @@ void commit_main(const char *sockpath)
   signal(SIGINT, SIG_IGN);
   signal(SIGUSR1, SIG_DFL);
   signal(SIGCHLD, SIG_DFL);
-  int lfd = listen_unix(sockpath);
+  int lfd = listen_unix(cfg);
   if (lfd < 0) { fprintf(stderr, "mxgate-listen: committer cannot listen on %s: %s\n", sockpath, strerror(errno)); _exit(111); }
   char pidfile[300];                           /* for the administrator (and the crash test) */
   snprintf(pidfile, sizeof pidfile, "%s.pid", sockpath);

@@ -60,7 +60,7 @@ int rules_apply(const char *cdbpath, const char *ip, char **envs, int *nenv, int
 void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot);
 
 /* commit.c: the group-commit server (never returns) */
-void commit_main(const char *sockpath);
+void commit_main(const struct listen_config *c);
 
 /* pool.c */
 int pool_run(struct listen_config *c);

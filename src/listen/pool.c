@@ -29,7 +29,7 @@ static void spawn_committer(struct listen_config *c)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    commit_main(c->commit_sock);
+    commit_main(c);
   }
 }
 static void on_term(int sig) { (void)sig; got_term = 1; }

@@ -185,6 +185,29 @@ def test_workers_run_unprivileged():
         gid = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
         groups = re.search(r"^Groups:[ \t]*(.*)$", status, re.M).group(1).split()
         assert set(uid) == {"65534"} and set(gid) == {"65534"} and groups == [], (uid, gid, groups)
+        # its message goes in through the committer, whose socket is the workers' user's alone
+        for root, dirs, files in os.walk(home.maildirs["alice"]):
+            for d in dirs:
+                os.chown(os.path.join(root, d), 65534, 65534)
+        assert c.cmd("MAIL FROM:<s@remote.test>")[0] == 250 and c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        assert c.cmd("Subject: as nobody\r\n\r\nhello\r\n.")[0] == 250
+        assert len(home.delivered("alice")) == 1
+        sock = home.path("queue", "commit.sock")
+        st = os.stat(sock)
+        assert (st.st_mode & 0o777, st.st_uid) == (0o600, 65534), (oct(st.st_mode), st.st_uid)
+        child = os.fork()
+        if child == 0:                                   # another unprivileged user may not ask for flushes
+            os.setgid(1); os.setuid(1)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(sock)
+                os._exit(1)
+            except PermissionError:
+                os._exit(0)
+            except BaseException:
+                os._exit(2)
+        assert os.waitpid(child, 0)[1] == 0
         c.cmd("QUIT")
     finally:
         srv.stop(); home.cleanup()
