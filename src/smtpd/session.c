@@ -142,6 +142,7 @@ void conn_from_env(struct conn *c)
   copyenv(c->remotehost, sizeof c->remotehost, getenv("TCP6REMOTEHOST") ? "TCP6REMOTEHOST" : "TCPREMOTEHOST", "");
   c->have_remotehost = c->remotehost[0] != 0;
   copyenv(c->remoteinfo, sizeof c->remoteinfo, "TCPREMOTEINFO", "");
+  memcpy(c->ident, c->remoteinfo, sizeof c->ident);
   c->relayclient = getenv("RELAYCLIENT");
   c->helocheck = getenv("HELOCHECK");
   c->maxrcpt = envnum("MAXRECIPIENTS", 0);

@@ -51,6 +51,7 @@ struct conn {
   char remoteip[64], localip[64], localport[8];
   char remotehost[256];
   char remoteinfo[256];
+  char ident[256];              /* TCPREMOTEINFO as the connection began: what STARTTLS restores */
   bool have_remotehost;
   const char *relayclient;      /* RELAYCLIENT value, NULL if unset */
   const char *helocheck;        /* HELOCHECK, NULL if unset */

@@ -66,8 +66,14 @@ void smtp_starttls(struct session *s, const char *arg, size_t len)
   s->seen_helo = false;               /* RFC 3207 4.2: the client starts over */
   s->helo.len = 0;
   s->esmtp = false;
-  s->authenticated = false;
+  s->authenticated = false;         /* and a login made before TLS is forgotten, */
+  s->auth_failed = false;
+  s->auth_row = ROW_NONE;
   s->auth_user.len = 0;
+  memcpy(s->conn.remoteinfo, s->conn.ident, sizeof s->conn.remoteinfo);   /* in what the queue sees too */
+  unsetenv("AUTHUSER");
+  if (s->conn.ident[0]) setenv("TCPREMOTEINFO", s->conn.ident, 1);
+  else unsetenv("TCPREMOTEINFO");
   session_reset_transaction(s);
 }
 

@@ -358,6 +358,51 @@ def test_tls_closed_mid_session():
         srv.stop(); home.cleanup()
 
 
+def test_starttls_forgets_a_login_made_before_it():
+    """AUTH CRAM-MD5 in the clear, then STARTTLS: the session starts over
+    unauthenticated (RFC 3207 4.2), in the log and in what the queue program
+    is told (no AUTHUSER, no TCPREMOTEINFO of the user)"""
+    home = home_with_users()
+    q, env_out = home.path("q"), home.path("queue-env")
+    with open(q, "w") as fh:
+        fh.write(f"#!/bin/sh\nenv > {env_out}; cat > /dev/null; cat <&1 > /dev/null; exit 0\n")
+    os.chmod(q, 0o755)
+    srv = srv_for(home, {"SMTPAUTH": "+cram", "QMAILQUEUE": q})
+    try:
+        c = h.Client(srv.port)
+        c.reply()
+        c.cmd("EHLO client.test")
+        code, lines = c.cmd("AUTH CRAM-MD5")
+        chal = base64.b64decode(lines[0][4:])
+        digest = hmac.new(b"alice-cram", chal, "md5").hexdigest()
+        assert c.cmd(base64.b64encode(f"alice {digest}".encode()).decode())[0] == 235
+        assert c.cmd("STARTTLS")[0] == 220
+        tls = ctx().wrap_socket(c.sock, server_hostname="mx.example.test")
+        f = tls.makefile("rb")
+
+        def cmd(line):
+            tls.sendall(line.encode() + b"\r\n")
+            while True:
+                r = f.readline()
+                if r[3:4] != b"-":
+                    return int(r[:3])
+        assert cmd("EHLO client.test") == 250
+        assert cmd("MAIL FROM:<alice@example.test>") == 250
+        assert cmd("RCPT TO:<bob@example.test>") == 250
+        assert cmd("DATA") == 354
+        assert cmd("Subject: after TLS\r\n\r\nhi\r\n.") == 250
+        cmd("QUIT")
+        tls.close()
+        pid = srv.pids()[-1]
+        srv.wait_end(pid)
+        queued = [l for l in srv.log().splitlines() if "Accept::DATA::Queued" in l][0]
+        assert " P:ESMTPS " in queued and "?~" not in queued, queued          # not ESMTPSA
+        env = open(env_out).read()
+        assert "AUTHUSER=" not in env and "TCPREMOTEINFO=alice" not in env, env
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_no_password_in_the_clear_when_tls_is_available():
     home = home_with_users()
     srv = srv_for(home, {"SMTPAUTH": "+cram"})                       # UCSPITLS unset, a certificate exists
