@@ -19,33 +19,58 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* client <-> child until either side ends; first is what the child said first */
+/* client <-> child until the child ends or the connection is idle too
+ * long. The child's socket is non-blocking: what the client sent waits in
+ * p->in until the child takes it, while the child's output keeps flowing
+ * (a client that pipelines many RETRs never blocks both sides). The end of
+ * the client's input is passed on (shutdown): the child still answers
+ * what came before it, and those answers still reach the client. */
 static void relay(struct popup *p, int child)
 {
   char buf[16384];
+  bool client_done = false, shut = false;
+  fcntl(child, F_SETFL, fcntl(child, F_GETFL) | O_NONBLOCK);
   for (;;) {
-    if (io_avail(&p->in)) {                         /* read-ahead (pipelined commands) goes first */
-      if (!fd_write_all(child, io_peek(&p->in), io_avail(&p->in))) return;
-      io_consume(&p->in, io_avail(&p->in));
+    size_t pending = io_avail(&p->in);
+    if (pending) {
+      ssize_t w = write(child, io_peek(&p->in), pending);
+      if (w > 0) { io_consume(&p->in, (size_t)w); continue; }
+      if (w < 0 && errno != EAGAIN && errno != EINTR) return;
+    } else if (client_done && !shut) {
+      shutdown(child, SHUT_WR);
+      shut = true;
     }
-    if (tls_pending(p->tls)) {                        /* a TLS record already read: poll would not see it */
-      if (io_fill(&p->in) <= 0) return;
+    if (!pending && !client_done && tls_pending(p->tls)) {   /* a TLS record already read: poll would not see it */
+      if (io_fill(&p->in) <= 0) client_done = true;
       continue;
     }
-    struct pollfd fds[2] = { { .fd = p->in.fd, .events = POLLIN }, { .fd = child, .events = POLLIN } };
+    struct pollfd fds[2] = { { .fd = pending || client_done ? -1 : p->in.fd, .events = POLLIN },
+                             { .fd = child, .events = (short)(POLLIN | (pending ? POLLOUT : 0)) } };
     int r = poll(fds, 2, p->timeout * 1000);
     if (r == 0) return;                             /* idle too long */
     if (r < 0) { if (errno == EINTR) continue; return; }
-    if (fds[1].revents) {
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = read(child, buf, sizeof buf);
-      if (n <= 0) return;
-      if (!io_put(&p->out, buf, (size_t)n) || !io_flush(&p->out)) return;
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;   /* the child's session ended */
+      if (n > 0 && (!io_put(&p->out, buf, (size_t)n) || !io_flush(&p->out))) return;
     }
-    if (fds[0].revents) {
-      ssize_t n = io_fill(&p->in);
-      if (n <= 0) return;
-    }
+    if (fds[0].revents && io_fill(&p->in) <= 0) client_done = true;
   }
+}
+
+/* the child's exit status; a child that has not ended a few seconds after
+ * its session is killed (say a mailbox open() that never returns) */
+static int reap(pid_t pid)
+{
+  int st = 0;
+  for (int i = 0; i < 100; i++) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) return st;
+    usleep(50000);
+  }
+  kill(pid, SIGKILL);
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) { }
+  return st;
 }
 
 int login(struct popup *p, const char *user, size_t ulen, const char *pass, size_t plen, const char *stamp,
@@ -53,10 +78,10 @@ int login(struct popup *p, const char *user, size_t ulen, const char *pass, size
 {
   int sp[2], cred[2];
   if (!p->checkprogram[0] || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) return -1;
-  if (pipe(cred) < 0) { close(sp[0]); close(sp[1]); return -1; }
+  if (pipe2(cred, O_CLOEXEC) < 0) { close(sp[0]); close(sp[1]); return -1; }   /* fd 3 of the child is a dup: kept */
   io_flush(&p->out);
   pid_t pid = fork();
-  if (pid < 0) return -1;
+  if (pid < 0) { close(sp[0]); close(sp[1]); close(cred[0]); close(cred[1]); return -1; }
   if (pid == 0) {
     if (dup2(sp[1], 0) < 0 || dup2(sp[1], 1) < 0 || dup2(cred[0], 3) < 0) _exit(111);
     close(cred[1]);
@@ -75,12 +100,15 @@ int login(struct popup *p, const char *user, size_t ulen, const char *pass, size
   explicit_bzero(c.s, c.cap);
   str_free(&c);
   close(cred[1]);
-  /* the verdict: the child speaks (a session began) or exits in silence */
+  /* the verdict: the child speaks (a session began) or exits in silence,
+   * within POP3TIMEOUT; a checkprogram that takes longer is a failure */
   struct pollfd w = { .fd = sp[0], .events = POLLIN };
   char first[16384];
   ssize_t n = 0;
-  while (poll(&w, 1, 60000) < 0 && errno == EINTR) { }
-  n = read(sp[0], first, sizeof first);
+  int ready;
+  while ((ready = poll(&w, 1, p->timeout * 1000)) < 0 && errno == EINTR) { }
+  if (ready == 1) n = read(sp[0], first, sizeof first);
+  else kill(pid, SIGKILL);
   int verdict;
   if (sent && n > 0) {
     verdict = 1;
@@ -90,8 +118,7 @@ int login(struct popup *p, const char *user, size_t ulen, const char *pass, size
     relay(p, sp[0]);
   } else verdict = 0;
   close(sp[0]);
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) { }
-  if (verdict == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) == 111 || WEXITSTATUS(st) == 2)) return -1;
+  int st = reap(pid);
+  if (verdict == 0 && (ready != 1 || !WIFEXITED(st) || WEXITSTATUS(st) == 111 || WEXITSTATUS(st) == 2)) return -1;
   return verdict;
 }

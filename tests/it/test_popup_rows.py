@@ -239,3 +239,82 @@ def test_pop3s_commands_in_several_tls_records_at_once():
         line(srv, srv.pids()[-1], "Accept::AUTH::User", "P:POP3S ?~ 'alice'")
     finally:
         srv.stop(); home.cleanup()
+
+
+def read_all(sock, deadline=20):
+    """everything until the server closes (within deadline seconds)"""
+    sock.settimeout(deadline)
+    out = bytearray()
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return bytes(out)
+        out += chunk
+
+
+def test_client_half_close_still_gets_every_answer():
+    """commands and then the end of the client's input (nc -N, a script):
+    the answers to all of them arrive before the connection closes"""
+    import socket
+    home = pop_home()
+    deliver(home, n=2)
+    srv = popd(home)
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(b"USER alice\r\nPASS alice-pw\r\nSTAT\r\nDELE 1\r\nQUIT\r\n")
+        s.shutdown(socket.SHUT_WR)
+        got = read_all(s).decode()
+        s.close()
+        replies = got.splitlines()              # greeting, USER, PASS, STAT, DELE, QUIT
+        assert len(replies) == 6 and all(r.startswith("+OK") for r in replies) and replies[3].startswith("+OK 2 "), got
+        h.wait_for(lambda: len(home.delivered("alice")) == 1, what="message 1 deleted at QUIT")
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_forty_thousand_pipelined_retrs_all_answered():
+    """40,000 RETRs sent at once while reading (more than the socket buffers
+    hold both ways): the relay never blocks on the child while the child
+    blocks on it; every answer arrives"""
+    import socket, threading
+    home = pop_home()
+    deliver(home)
+    srv = popd(home)
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        s.sendall(b"USER alice\r\nPASS alice-pw\r\n")
+        n = 40000
+        sender = threading.Thread(target=lambda: (s.sendall(b"RETR 1\r\n" * n + b"QUIT\r\n")))
+        sender.start()
+        got = read_all(s, deadline=60)
+        sender.join()
+        s.close()
+        assert got.count(b"\r\n.\r\n") == n, got.count(b"\r\n.\r\n")
+        assert got.endswith(b"+OK\r\n") or b"+OK" in got[-100:], got[-100:]
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_slow_checkprogram_times_out():
+    """a checkprogram that does not answer within POP3TIMEOUT: the login
+    fails then (as a setup error), it is not waited for"""
+    home = pop_home()
+    slow = home.path("slow")
+    with open(slow, "w") as fh:
+        fh.write("#!/bin/sh\nexec sleep 30\n")
+    os.chmod(slow, 0o755)
+    e = {"MXGATE_HOME": home.dir, "POP3DELAY": "0", "POP3TIMEOUT": "2"}
+    srv = h.Tcpserver([h.prog("mxgate-popup"), "pop.test", slow, h.prog("mxgate-pop3d"), "Maildir"],
+                      env=e, wrapper=["sh", "-c", 'exec "$@" 5>&2', "sh"])
+    try:
+        p = poplib.POP3("127.0.0.1", srv.port, timeout=20)
+        p.user("alice")
+        t0 = time.monotonic()
+        try:
+            p.pass_("alice-pw")
+            assert False, "logged in"
+        except poplib.error_proto as e:
+            assert e.args[0].startswith(b"-ERR"), e
+        assert time.monotonic() - t0 < 10
+    finally:
+        srv.stop(); home.cleanup()
