@@ -124,11 +124,15 @@ int mailbox_send(const struct message *m, struct io_out *out, long body_lines)
       prev = c;
     }
   }
+  if (r < 0) {                     /* part of it sent: no end line makes a cut message look whole */
+    close(fd);
+    return -2;
+  }
   if (!bol) io_puts(out, "\r\n");
 done:
   close(fd);
   io_puts(out, ".\r\n");
-  return r < 0 ? -1 : 0;
+  return 0;
 }
 
 size_t mailbox_expunge(struct mailbox *mb)

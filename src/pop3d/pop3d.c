@@ -75,10 +75,19 @@ static void listing(struct pop3 *p, const char *arg, bool uidl)
 static void cmd_list(struct pop3 *p, const char *arg) { listing(p, arg, false); }
 static void cmd_uidl(struct pop3 *p, const char *arg) { listing(p, arg, true); }
 
+/* RETR and TOP: a message that vanished is an error reply; one that could
+ * not be read to its end ends the session (no deletions: no QUIT) */
+static void send_message(struct pop3 *p, const struct message *m, long lines)
+{
+  int r = mailbox_send(m, &p->out, lines);
+  if (r == -1) say(p, "-ERR message has vanished");
+  if (r == -2) p->quit = true;
+}
+
 static void cmd_retr(struct pop3 *p, const char *arg)
 {
   struct message *m = msg_arg(p, arg);
-  if (m && mailbox_send(m, &p->out, -1) < 0) say(p, "-ERR message has vanished");
+  if (m) send_message(p, m, -1);
 }
 
 static void cmd_top(struct pop3 *p, const char *arg)
@@ -91,7 +100,7 @@ static void cmd_top(struct pop3 *p, const char *arg)
   long lines = strtol(sp + 1, &end, 10);
   if (*end || lines < 0) { say(p, "-ERR syntax: TOP msg n"); return; }
   struct message *m = msg_arg(p, num);
-  if (m && mailbox_send(m, &p->out, lines) < 0) say(p, "-ERR message has vanished");
+  if (m) send_message(p, m, lines);
 }
 
 static void cmd_dele(struct pop3 *p, const char *arg)

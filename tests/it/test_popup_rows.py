@@ -318,3 +318,32 @@ def test_slow_checkprogram_times_out():
         assert time.monotonic() - t0 < 10
     finally:
         srv.stop(); home.cleanup()
+
+
+def test_message_unreadable_midway_ends_the_session():
+    """a message that cannot be read once "+OK" is out: the connection ends
+    without the end line (a cut message never looks whole, no stray -ERR
+    is taken for the next reply) and nothing marked deleted is removed"""
+    import socket
+    home = pop_home()
+    deliver(home, n=2)
+    srv = popd(home)
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        f = s.makefile("rb")
+        f.readline()
+        for cmd in (b"USER alice", b"PASS alice-pw", b"DELE 2"):
+            s.sendall(cmd + b"\r\n")
+            assert f.readline().startswith(b"+OK"), cmd
+        cur = os.path.join(home.maildirs["alice"], "cur")
+        names = sorted(os.listdir(cur))
+        first = os.path.join(cur, names[0])
+        os.unlink(first)
+        os.mkdir(first)                          # opens, but cannot be read (EISDIR)
+        s.sendall(b"RETR 1\r\nNOOP\r\n")
+        rest = f.read()
+        s.close()
+        assert rest == b"+OK\r\n", rest
+        assert names[1] in os.listdir(cur)       # DELE 2 was not carried out: there was no QUIT
+    finally:
+        srv.stop(); home.cleanup()
