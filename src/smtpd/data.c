@@ -153,6 +153,7 @@ static void refuse_and_close(struct session *s, enum row_id row)
   decide(s, row, s->first_rcpt.s, s->first_rcpt.len, NULL);
   io_flush(&s->out);
   shutdown(s->out.fd, SHUT_WR);
+  s->in.timeout = 2;                       /* briefly: a client that goes quiet is not waited for */
   for (int k = 0; k < 64 && io_fill(&s->in) > 0; k++) io_discard(&s->in);
   s->quit = true;
 }

@@ -262,6 +262,24 @@ def test_qmailqueue_from_tcprules_is_the_queue():
         srv.stop(); home.cleanup()
 
 
+def test_bare_lf_refusal_closes_without_waiting_for_a_quiet_client():
+    """after the 554 for a bare LF the server drains briefly and closes,
+    even when the client then says nothing (the session timeout is 1200 s;
+    the client here gives up after 20)"""
+    home, srv = server()
+    try:
+        c = h.Client(srv.port, timeout=20)
+        c.reply(); c.cmd("EHLO client.test"); c.cmd("MAIL FROM:<a@remote.test>"); c.cmd("RCPT TO:<alice@example.test>")
+        assert c.cmd("DATA")[0] == 354
+        c.send(b"Subject: x\r\n\r\nbare\nlf\r\n")
+        assert c.reply()[0] == 554
+        assert c.sock.recv(100) == b""                             # the server's side is shut at once
+        srv.wait_end(srv.pids()[-1])                               # and the session ends, the client still silent
+        c.close()
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_size_rows():
     home, srv = server(env={"DATABYTES": "1000"})
     try:
