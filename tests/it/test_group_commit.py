@@ -24,17 +24,33 @@ def send_many(port, prefix, n, acked, failed):
     c.close()
 
 
+def while_clients_send(port, prefix, clients, each, disturb):
+    """clients sessions sending each messages, with disturb(stop) running in
+    a thread of its own until they are done; (acked, failed) subjects"""
+    acked, failed = [], []
+    stop = threading.Event()
+    d = threading.Thread(target=disturb, args=(stop,))
+    d.start()
+    senders = [threading.Thread(target=send_many, args=(port, f"{prefix}{j}", each, acked, failed))
+               for j in range(clients)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join()
+    stop.set()
+    d.join()
+    return acked, failed
+
+
 def test_committer_killed_at_random_moments():
     home = h.Home()
     srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="20:40")
     pidfile = home.path("queue", "commit.sock.pid")
     try:
         h.wait_for(lambda: os.path.exists(pidfile), what="committer")
-        acked, failed = [], []
-        stop = threading.Event()
         kills = []
 
-        def killer():
+        def killer(stop):
             rnd = random.Random(3)
             while not stop.is_set():
                 time.sleep(rnd.uniform(0.02, 0.1))
@@ -44,15 +60,7 @@ def test_committer_killed_at_random_moments():
                     kills.append(pid)
                 except (OSError, ValueError):
                     pass
-        k = threading.Thread(target=killer)
-        k.start()
-        clients = [threading.Thread(target=send_many, args=(srv.port, f"m{j}", 100, acked, failed)) for j in range(20)]
-        for t in clients:
-            t.start()
-        for t in clients:
-            t.join()
-        stop.set()
-        k.join()
+        acked, failed = while_clients_send(srv.port, "m", 20, 100, killer)
         bodies = {}
         for data in home.delivered("alice"):
             head, _, rest = data.partition(b"\nSubject: ")
@@ -75,24 +83,14 @@ def test_reloads_fail_no_commit():
     home = h.Home()
     srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="10:40")
     try:
-        acked, failed = [], []
-        stop = threading.Event()
         hups = []
 
-        def reloader():
+        def reloader(stop):
             while not stop.is_set():
                 time.sleep(0.005)
                 os.kill(srv.proc.pid, signal.SIGHUP)
                 hups.append(1)
-        r = threading.Thread(target=reloader)
-        r.start()
-        clients = [threading.Thread(target=send_many, args=(srv.port, f"h{j}", 50, acked, failed)) for j in range(10)]
-        for t in clients:
-            t.start()
-        for t in clients:
-            t.join()
-        stop.set()
-        r.join()
+        acked, failed = while_clients_send(srv.port, "h", 10, 50, reloader)
         assert not failed, f"{len(failed)} of 500 refused during {len(hups)} reloads, e.g. {failed[:3]}"
         subjects = sorted(d.partition(b"\nSubject: ")[2].split(b"\n", 1)[0].decode() for d in home.delivered("alice"))
         assert subjects == sorted(acked) and len(acked) == 500, (len(subjects), len(acked))
@@ -109,26 +107,16 @@ def test_a_bad_request_fails_only_itself():
     try:
         sock = home.path("queue", "commit.sock")
         h.wait_for(lambda: os.path.exists(sock + ".pid"), what="committer")
-        stop = threading.Event()
         answers = []
 
-        def nuisance():
+        def nuisance(stop):
             while not stop.is_set():
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(sock)
                 s.sendall(b"/nonexistent/dir\n")
                 answers.append(s.recv(1))
                 s.close()
-        n = threading.Thread(target=nuisance)
-        n.start()
-        acked, failed = [], []
-        clients = [threading.Thread(target=send_many, args=(srv.port, f"b{j}", 40, acked, failed)) for j in range(5)]
-        for t in clients:
-            t.start()
-        for t in clients:
-            t.join()
-        stop.set()
-        n.join()
+        acked, failed = while_clients_send(srv.port, "b", 5, 40, nuisance)
         assert not failed, f"{len(failed)} of 200 refused beside {len(answers)} bad requests, e.g. {failed[:3]}"
         assert answers and set(answers) == {b"e"}, set(answers)
         assert len(home.delivered("alice")) == 200
