@@ -78,6 +78,21 @@ class Home:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Tmpfs:
+    """a small tmpfs mounted at path (root only); .ok False when it cannot be mounted"""
+
+    def __init__(self, path, size="256k", mode=None):
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        opts = f"size={size}" + (f",mode={mode}" if mode else "")
+        self.ok = os.getuid() == 0 and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", path], capture_output=True).returncode == 0
+
+    def umount(self):
+        if self.ok:
+            subprocess.run(["umount", self.path])
+
+
 def tcprules(path, rules_text):
     """compile tcprules text into path (a cdb) with the real tcprules"""
     subprocess.run(["tcprules", path, path + ".tmp"], input=rules_text.encode(), check=True)

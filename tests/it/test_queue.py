@@ -99,20 +99,6 @@ def read_args(d):
     return open(p).read().splitlines() if os.path.exists(p) else []
 
 
-class Tmpfs:
-    """a small tmpfs mounted at dir (root only); .ok False when it cannot be mounted"""
-
-    def __init__(self, path, size="256k"):
-        self.path = path
-        os.makedirs(path, exist_ok=True)
-        self.ok = os.getuid() == 0 and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path], capture_output=True).returncode == 0
-
-    def umount(self):
-        if self.ok:
-            subprocess.run(["umount", self.path])
-
-
 def test_one_local_recipient_byte_for_byte():
     home = h.Home()
     try:
@@ -492,7 +478,7 @@ def test_flush_cleans_old_leftovers_only():
 
 def test_disk_full_in_the_queue_is_53_and_leaves_nothing():
     home = h.Home()
-    fs = Tmpfs(home.path("q"), size="128k")
+    fs = h.Tmpfs(home.path("q"), size="128k")
     if not fs.ok:
         print("skipped: cannot mount a tmpfs here (needs root)")
         home.cleanup()
