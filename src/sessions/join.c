@@ -14,7 +14,11 @@
  * chunk before, if that one would not have been evicted in between, and
  * applies what the lines of the chunk would have done to the others: a new
  * open line for their pid closes them as partial, no line keeps them open
- * (or evicts them, as the sweep would have).
+ * (or evicts them, as the sweep would have). Only the pids first seen in
+ * the chunk's first IDLE_LIMIT seconds (and a quarter more, for clocks
+ * that step back) are recorded: a session of the chunk before had its last
+ * line no later than that, so a pid first seen after it finds the session
+ * evicted either way, and the record stays small.
  */
 #include "sessions.h"
 #include <stdlib.h>
@@ -32,8 +36,10 @@ struct table {
   double now, last_sweep;
   bool chunk;                    /* a chunk after the first: keeps orphans */
   struct session *orphans, **orphans_tail;       /* closed orphans, in order */
-  struct seen *seen;
+  struct seen *seen;             /* a map, open addressing */
   size_t nseen, seencap;
+  unsigned long long *pidbits;   /* PIDBITS bits, or NULL */
+  double seen_until;             /* log time after which first sightings are not recorded, 0 before a stamp */
 };
 
 /* calloc leaves fresh pages unmapped; read first, they map the zero page,
@@ -137,42 +143,77 @@ static struct session **find(struct table *t, const struct logline *l)
   return find_key(t, l->host, host_len(l), l->pid);
 }
 
-/* the chunk's record of pid's first line; NULL if it was seen before (or out of memory) */
-static struct seen *first_sight(struct table *t, const struct logline *l)
+/* pids below this without a syslog host (all of tcpserver's on Linux) are
+ * recorded in a bitmap: a lookup per session in a hash table of every pid
+ * missed the cache for each of them */
+#define PIDBITS (1L << 22)
+
+static bool in_bitmap(const char *host, size_t hostlen, long pid) { (void)host; return !hostlen && pid >= 0 && pid < PIDBITS; }
+
+/* the chunk's entry for pid in its map, or the empty slot where it goes */
+static struct seen *seen_slot(struct table *t, const char *host, size_t hl, long pid)
 {
-  if (t->nseen * 2 >= t->seencap) {
-    size_t cap = t->seencap ? t->seencap * 2 : 4096;
-    struct seen *n = zalloc(cap * sizeof *n);
-    if (!n) return NULL;
-    for (size_t i = 0; i < t->seencap; i++)
-      if (t->seen[i].used) {
-        size_t j = key_hash(t->seen[i].host, t->seen[i].hostlen, t->seen[i].pid) % cap;
-        while (n[j].used) j = (j + 1) % cap;
-        n[j] = t->seen[i];
-      }
-    free(t->seen);
-    t->seen = n; t->seencap = cap;
-  }
-  size_t hl = host_len(l), i = key_hash(l->host, hl, l->pid) % t->seencap;
-  for (; t->seen[i].used; i = (i + 1) % t->seencap)
-    if (t->seen[i].pid == l->pid && t->seen[i].hostlen == hl && (!hl || !memcmp(t->seen[i].host, l->host, hl)))
-      return NULL;
-  char *host = hl ? malloc(hl) : NULL;
-  if (hl && !host) return NULL;
-  if (hl) memcpy(host, l->host, hl);
-  t->nseen++;
-  t->seen[i] = (struct seen){ l->pid, host, hl, NULL, true };
+  size_t i = key_hash(host, hl, pid) & (t->seencap - 1);
+  for (; t->seen[i].used; i = (i + 1) & (t->seencap - 1))
+    if (t->seen[i].pid == pid && t->seen[i].hostlen == hl && (!hl || !memcmp(t->seen[i].host, host, hl))) break;
   return &t->seen[i];
 }
 
+/* a new entry for pid in the map, NULL if it is there (or out of memory) */
+static struct seen *seen_add(struct table *t, const char *host, size_t hl, long pid)
+{
+  if (t->nseen * 2 >= t->seencap) {
+    size_t cap = t->seencap ? t->seencap * 2 : 4096;                /* a power of two */
+    struct seen *n = zalloc(cap * sizeof *n), *old = t->seen;
+    if (!n) return NULL;
+    size_t oldcap = t->seencap;
+    t->seen = n; t->seencap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+      if (old[i].used) *seen_slot(t, old[i].host, old[i].hostlen, old[i].pid) = old[i];
+    free(old);
+  }
+  struct seen *e = seen_slot(t, host, hl, pid);
+  if (e->used) return NULL;
+  char *copy = hl ? malloc(hl) : NULL;
+  if (hl && !copy) return NULL;
+  if (hl) memcpy(copy, host, hl);
+  t->nseen++;
+  *e = (struct seen){ pid, copy, hl, NULL, true };
+  return e;
+}
+
+/* s is the chunk's first session of its pid: an orphan unless its first
+ * line is the open line. A pid in the bitmap has an entry in the map only
+ * when it was an orphan. */
+static void first_sight(struct table *t, const struct logline *l, struct session *s)
+{
+  size_t hl = host_len(l);
+  bool orphan = l->kind != L_OPEN;
+  if (in_bitmap(l->host, hl, l->pid)) {
+    if (!t->pidbits && !(t->pidbits = zalloc(PIDBITS / 8))) return;
+    unsigned long long bit = 1ULL << (l->pid & 63), *w = &t->pidbits[l->pid >> 6];
+    if (*w & bit) return;
+    *w |= bit;
+    if (!orphan) return;
+  }
+  struct seen *e = seen_add(t, l->host, hl, l->pid);
+  if (e && orphan) { s->orphan = true; e->orphan = s; }
+}
+
+/* how s's pid first appeared in chunk t: NULL if it did not, else its
+ * entry (orphan NULL when its first line was an open line) */
 static struct seen *seen_get(struct table *t, const struct session *s)
 {
+  static struct seen opened;                             /* read only: orphan stays NULL */
+  if (in_bitmap(s->host, s->hostlen, s->pid)) {
+    if (!t->pidbits || !(t->pidbits[s->pid >> 6] & 1ULL << (s->pid & 63))) return NULL;
+    if (!t->seencap) return &opened;
+    struct seen *e = seen_slot(t, s->host, s->hostlen, s->pid);
+    return e->used ? e : &opened;
+  }
   if (!t->seencap) return NULL;
-  for (size_t i = key_hash(s->host, s->hostlen, s->pid) % t->seencap; t->seen[i].used; i = (i + 1) % t->seencap)
-    if (t->seen[i].pid == s->pid && t->seen[i].hostlen == s->hostlen &&
-        (!s->hostlen || !memcmp(t->seen[i].host, s->host, s->hostlen)))
-      return &t->seen[i];
-  return NULL;
+  struct seen *e = seen_slot(t, s->host, s->hostlen, s->pid);
+  return e->used ? e : NULL;
 }
 
 static struct session *open_session(struct table *t, struct session **pp, const struct logline *l)
@@ -185,10 +226,8 @@ static struct session *open_session(struct table *t, struct session **pp, const 
   s->host = keep(s, l->host, host_len(l), l->escaped);
   s->hostlen = strlen(s->host);
   s->ip = s->client_host = s->local = s->port = s->rbl = s->helo = s->proto = "";
-  if (t->chunk) {
-    struct seen *first = first_sight(t, l);
-    if (first && l->kind != L_OPEN) { s->orphan = true; first->orphan = s; }
-  }
+  if (t->chunk && !t->seen_until && l->ts) t->seen_until = l->ts + IDLE_LIMIT + IDLE_LIMIT / 4;
+  if (t->chunk && (!t->seen_until || l->ts <= t->seen_until)) first_sight(t, l, s);
   s->next = NULL;
   *pp = s;
   t->open++;
@@ -423,7 +462,9 @@ static void seen_free(struct table *t)
 {
   for (size_t i = 0; i < t->seencap; i++) free(t->seen[i].host);
   free(t->seen);
+  free(t->pidbits);
   t->seen = NULL;
+  t->pidbits = NULL;
   t->nseen = t->seencap = 0;
 }
 

@@ -109,6 +109,13 @@ def test_threads_give_the_same_report_as_one():
         lines = int(one.split("log lines")[0].split()[-1])
         assert lines == sum(1 for _ in open(log, "rb")), one
         assert f"{lines - 1}  log lines (2 not".encode() in offset, offset
+        # pids past the chunks' bitmap (2^22) are recorded in their map instead: the same report
+        big = os.path.join(d, "bigpids")
+        with open(big, "wb") as fh:
+            subprocess.run(["sed", "-E", r"s/(pid|ok|end) ([0-9]+)/\1 9000000\2/", log], stdout=fh, check=True)
+        counted = [subprocess.run([TOOL, "--summary", "--threads", t, big], capture_output=True, text=True,
+                                  check=True).stdout for t in ("1", "3")]
+        assert counted[0] == counted[1] and counted[0] == one, counted[1]
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
