@@ -24,33 +24,43 @@
 #define BUF (1 << 20)             /* the longest line read */
 #define READ (128 << 10)          /* read at a time: what was read is parsed while still in the CPU cache */
 
-struct reader { char *buf; size_t len; bool skipping; struct parse_memo memo; };
+struct reader { char *buf; size_t len; bool skipping; struct parse_memo memo; struct scan ix; };
 
 static void one_line(struct reader *rd, const char *p, size_t n, struct table *t, struct report *r)
 {
   struct logline l;
   r->lines++;
   if (n && p[n - 1] == '\r') n--;
-  if (!parse_line(p, n, &l, &rd->memo)) { r->unrecognised++; return; }
+  if (!parse_scanned(&rd->ix, p, n, &l, &rd->memo)) { r->unrecognised++; return; }
   table_line(t, &l, r);
 }
 
-/* the complete lines of rd->buf; keeps the unfinished tail */
+/* the complete lines of rd->buf, found in the newline bits of its index;
+ * keeps the unfinished tail */
 static void lines(struct reader *rd, struct table *t, struct report *r, bool eof)
 {
   size_t start = 0;
-  for (;;) {
-    char *nl = memchr(rd->buf + start, '\n', rd->len - start);
-    if (!nl) break;
-    size_t n = (size_t)(nl - (rd->buf + start));
-    if (rd->skipping) rd->skipping = false;
-    else one_line(rd, rd->buf + start, n, t, r);
-    start += n + 1;
+  if (!scan_block(&rd->ix, rd->buf, rd->len)) {            /* out of memory: the block is lost, counted */
+    r->lines++; r->unrecognised++;
+    rd->len = 0;
+    return;
   }
+  for (size_t w = 0, words = rd->len / 64 + 1; w < words; w++)
+    for (unsigned long long m = rd->ix.nl[w]; m; m &= m - 1) {
+      size_t at = 64 * w + (size_t)__builtin_ctzll(m);
+      if (rd->skipping) rd->skipping = false;
+      else one_line(rd, rd->buf + start, at - start, t, r);
+      start = at + 1;
+    }
   memmove(rd->buf, rd->buf + start, rd->len - start);
   rd->len -= start;
   if (rd->len == BUF) { if (!rd->skipping) { r->lines++; r->unrecognised++; } rd->skipping = true; rd->len = 0; }
-  if (eof && rd->len) { if (!rd->skipping) one_line(rd, rd->buf, rd->len, t, r); rd->len = 0; rd->skipping = false; }
+  if (eof && rd->len) {                                    /* a last line without its newline */
+    if (!rd->skipping && scan_block(&rd->ix, rd->buf, rd->len)) one_line(rd, rd->buf, rd->len, t, r);
+    else if (!rd->skipping) { r->lines++; r->unrecognised++; }
+    rd->len = 0;
+    rd->skipping = false;
+  }
 }
 
 #define CHUNK_MIN (32 << 20)     /* smaller files are not worth a thread */
@@ -71,6 +81,7 @@ static void read_range(int fd, off_t off, off_t end, struct table *t, struct rep
     lines(&rd, t, r, false);
   }
   lines(&rd, t, r, true);
+  scan_free(&rd.ix);
   free(rd.buf);
 }
 
@@ -173,7 +184,7 @@ static int read_file(const char *path, struct table *t, struct report *r, bool f
       lines(&rd, t, r, true);
       gzclose(gz);
       fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || !(gz = gzdopen(fd, "rb"))) { free(rd.buf); return -1; }
+      if (fd < 0 || !(gz = gzdopen(fd, "rb"))) { scan_free(&rd.ix); free(rd.buf); return -1; }
       st0 = st;
       continue;
     }
@@ -182,6 +193,7 @@ static int read_file(const char *path, struct table *t, struct report *r, bool f
   }
   lines(&rd, t, r, true);
   gzclose(gz);
+  scan_free(&rd.ix);
   free(rd.buf);
   return 0;
 }

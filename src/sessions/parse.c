@@ -172,27 +172,25 @@ static const char *prefix(const char *p, const char *end, struct logline *l, str
   return p;
 }
 
-/* the next ' ' at or after p, or end */
-static const char *to_space(const char *p, const char *end)
+/* the next ' ' at or after p, or end: the next stop bit of the index */
+static const char *to_space(const struct scan *ix, const char *p, const char *end)
 {
-  /* fields are short: sixteen bytes at a time in a vector register where
-   * there is one (SSE2 is part of x86-64), eight in a general one, no call */
-#ifdef __SSE2__
-  const __m128i space = _mm_set1_epi8(' ');
-  for (; end - p >= 16; p += 16) {
-    unsigned bits = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), space));
-    if (bits) return p + __builtin_ctz(bits);
-  }
-#endif
-  for (; end - p >= 8; p += 8) {
-    unsigned long long v;
-    memcpy(&v, p, 8);
-    v ^= 0x2020202020202020ULL;                            /* a space becomes a zero byte */
-    unsigned long long z = (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
-    if (z) return p + (__builtin_ctzll(z) >> 3);
-  }
-  while (p < end && *p != ' ') p++;
-  return p;
+  size_t off = (size_t)(p - ix->base), w = off >> 6;
+  unsigned long long m = ix->stop[w] & (~0ULL << (off & 63));
+  while (!m) m = ix->stop[++w];
+  const char *q = ix->base + (w << 6) + __builtin_ctzll(m);
+  return q < end ? q : end;
+}
+
+/* whether a backslash is in [p, end) */
+static bool has_escape(const struct scan *ix, const char *p, const char *end)
+{
+  if (p >= end) return false;
+  size_t from = (size_t)(p - ix->base), to = (size_t)(end - ix->base) - 1, w = from >> 6, last = to >> 6;
+  unsigned long long m = ix->esc[w] & (~0ULL << (from & 63));
+  for (; w < last; m = ix->esc[++w])
+    if (m) return true;
+  return (m & (~0ULL >> (63 - (to & 63)))) != 0;
 }
 
 static int field_kind(char c)
@@ -207,13 +205,26 @@ static int field_kind(char c)
   }
 }
 
-static void decision_fields(const char *p, const char *end, struct logline *l)
+/* the fields of a decision, split at the stop bits of the index one after
+ * the other (a field per bit, no search) */
+static void decision_fields(const struct scan *ix, const char *p, const char *end, struct logline *l)
 {
+  size_t off = (size_t)(p - ix->base), w = off >> 6;
+  unsigned long long m = ix->stop[w] & (~0ULL << (off & 63));
+  bool user_next = false;                                /* after "?~": the quoted user */
   while (p < end) {
-    while (p < end && *p == ' ') p++;
-    const char *t = p;
-    p = to_space(p, end);
-    size_t n = (size_t)(p - t);
+    while (!m) m = ix->stop[++w];
+    const char *t = p, *q = ix->base + (w << 6) + __builtin_ctzll(m);
+    m &= m - 1;
+    if (q > end) q = end;
+    size_t n = (size_t)(q - t);
+    p = q + 1;
+    if (!n) continue;                                    /* one of several spaces */
+    if (user_next) {
+      user_next = false;
+      if (n >= 2 && *t == '\'' && t[n - 1] == '\'') { l->f[F_USER] = t + 1; l->flen[F_USER] = n - 2; }
+      continue;
+    }
     int k = n >= 2 && t[1] == ':' ? field_kind(t[0]) : -1;
     if (k >= 0) {
       l->f[k] = t + 2; l->flen[k] = n - 2;
@@ -223,17 +234,14 @@ static void decision_fields(const char *p, const char *end, struct logline *l)
         if (c > t + 2) { l->flen[F_IP] = (size_t)(c - 1 - (t + 2)); l->f[F_SHOST] = c; l->flen[F_SHOST] = (size_t)(t + n - c); }
       }
     } else if (n == 2 && t[0] == '?' && t[1] == '~') {
-      while (p < end && *p == ' ') p++;
-      t = p;
-      p = to_space(p, end);
-      if (p - t >= 2 && *t == '\'' && p[-1] == '\'') { l->f[F_USER] = t + 1; l->flen[F_USER] = (size_t)(p - t - 2); }
+      user_next = true;
     } else if (n >= 2 && t[0] == '\'' && t[n - 1] == '\'') {
       l->f[F_DETAIL] = t + 1; l->flen[F_DETAIL] = n - 2;
     }
   }
 }
 
-bool parse_line(const char *line, size_t n, struct logline *l, struct parse_memo *m)
+bool parse_scanned(const struct scan *ix, const char *line, size_t n, struct logline *l, struct parse_memo *m)
 {
   const char *end = line + n;
   /* field by field: a whole-struct clear compiles to a slow string instruction */
@@ -246,7 +254,7 @@ bool parse_line(const char *line, size_t n, struct logline *l, struct parse_memo
   if ((*p == 't' && lit(&p, end, "tcpserver: ")) || (*p == 's' && lit(&p, end, "sslserver: "))) {
     l->prog = "tcpserver";
     if (p < end && *p == 's' && lit(&p, end, "status: ")) { l->kind = L_STATUS; return true; }
-    l->escaped = memchr(p, '\\', (size_t)(end - p)) != NULL;  /* the message's fields; not the prefix */
+    l->escaped = has_escape(ix, p, end);                /* the message's fields; not the prefix */
     if (lit(&p, end, "pid ")) {
       l->pid = num(&p, end);
       if (!lit(&p, end, " from ")) return false;
@@ -265,16 +273,16 @@ bool parse_line(const char *line, size_t n, struct logline *l, struct parse_memo
     }
     if (!lit(&p, end, " ")) return false;
     l->a = p;
-    while (p < end && *p != ' ') p++;
+    p = to_space(ix, p, end);
     l->alen = (size_t)(p - l->a);
     if (p < end) { l->b = p + 1; l->blen = (size_t)(end - p - 1); }
     return true;
   }
-  l->escaped = memchr(p, '\\', (size_t)(end - p)) != NULL;
+  l->escaped = has_escape(ix, p, end);
   if (*p == 'r' && lit(&p, end, "rblsmtpd: ")) {
     l->prog = "rblsmtpd";
     l->a = p;
-    while (p < end && *p != ' ') p++;
+    p = to_space(ix, p, end);
     l->alen = (size_t)(p - l->a);
     if (!lit(&p, end, " pid ")) return false;
     l->pid = num(&p, end);
@@ -289,11 +297,11 @@ bool parse_line(const char *line, size_t n, struct logline *l, struct parse_memo
     l->pid = num(&p, end);
     if (!lit(&p, end, " ")) return false;
     l->row = p;
-    p = to_space(p, end);
+    p = to_space(ix, p, end);
     l->rowlen = (size_t)(p - l->row);
     if (l->rowlen && l->row[l->rowlen - 1] == ':') l->rowlen--;     /* mxgate's layout */
     if (!memchr(l->row, ':', l->rowlen)) return false;
-    decision_fields(p, end, l);
+    decision_fields(ix, p, end, l);
     l->kind = L_DECISION;
     return true;
   }
@@ -305,4 +313,14 @@ bool parse_line(const char *line, size_t n, struct logline *l, struct parse_memo
     return true;
   }
   return false;
+}
+
+bool parse_line(const char *p, size_t n, struct logline *l, struct parse_memo *m)
+{
+  struct scan ix = { 0 };
+  const char *nl = memchr(p, '\n', n);
+  if (nl) n = (size_t)(nl - p);                          /* a line ends at its newline */
+  bool ok = scan_block(&ix, p, n) && parse_scanned(&ix, p, n, l, m);
+  scan_free(&ix);
+  return ok;
 }

@@ -40,9 +40,19 @@ enum { F_IP, F_PROTO, F_HELO, F_FROM, F_TO, F_USER, F_DETAIL, F_SHOST };
 /* zeroed memory whose pages are already written: see join.c */
 void *zalloc(size_t n);
 
+/* scan.c: the index of a block of text, a bit per byte; bit i of word w
+ * stands for base[64 * w + i]. stop: spaces, newlines and every byte past
+ * len (a search for one always ends); nl: newlines; esc: backslashes */
+struct scan { const char *base; size_t len; unsigned long long *stop, *nl, *esc; size_t cap; };
+bool scan_block(struct scan *ix, const char *base, size_t len);    /* false: out of memory */
+void scan_free(struct scan *ix);
+
 /* parse.c; a reader's memo of the last TAI64N second it decoded (lines
- * come many to a second), zeroed before its first line; NULL for none */
+ * come many to a second), zeroed before its first line; NULL for none.
+ * parse_scanned: a line of a scanned block (no newline in p[0..n));
+ * parse_line: any line, scanned on its own */
 struct parse_memo { char tai_sec[16]; double sec; };
+bool parse_scanned(const struct scan *ix, const char *p, size_t n, struct logline *l, struct parse_memo *m);
 bool parse_line(const char *p, size_t n, struct logline *l, struct parse_memo *m);
 /* \xHH decoding into out (cut at cap - 1) */
 size_t unescape(const char *in, size_t n, char *out, size_t cap);

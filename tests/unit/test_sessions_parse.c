@@ -320,12 +320,74 @@ static void test_rejections_by_ip(void **st)
   }
 }
 
+/* the same fields, as offsets from each line's start */
+static void same_parse(const struct logline *a, const char *la, const struct logline *b, const char *lb)
+{
+  assert_int_equal(a->kind, b->kind);
+  assert_int_equal(a->pid, b->pid);
+  assert_int_equal(a->status, b->status);
+  assert_int_equal(a->escaped, b->escaped);
+  assert_true(a->ts == b->ts);
+  const char *pa[] = { a->a, a->b, a->row, a->f[0], a->f[1], a->f[2], a->f[3], a->f[4], a->f[5], a->f[6], a->f[7] };
+  const char *pb[] = { b->a, b->b, b->row, b->f[0], b->f[1], b->f[2], b->f[3], b->f[4], b->f[5], b->f[6], b->f[7] };
+  size_t na[] = { a->alen, a->blen, a->rowlen, a->flen[0], a->flen[1], a->flen[2], a->flen[3], a->flen[4], a->flen[5],
+                  a->flen[6], a->flen[7] };
+  size_t nb[] = { b->alen, b->blen, b->rowlen, b->flen[0], b->flen[1], b->flen[2], b->flen[3], b->flen[4], b->flen[5],
+                  b->flen[6], b->flen[7] };
+  for (size_t i = 0; i < sizeof pa / sizeof *pa; i++) {
+    assert_int_equal(pa[i] == NULL, pb[i] == NULL);
+    if (pa[i]) { assert_int_equal(pa[i] - la, pb[i] - lb); assert_int_equal(na[i], nb[i]); }
+  }
+}
+
+/* a line inside a scanned block, starting at every byte of a 64-byte word
+ * and ending in a newline, in CR LF (the CR not given to the parser, as
+ * the reader strips it) or at the block's end, parses as it does alone:
+ * fields split at the index's bits, escapes seen in its backslash bits
+ * (on either side of a word's edge), never beyond the line */
+static void test_scanned_block_parses_as_alone(void **st)
+{
+  (void)st;
+  static const char *lines[] = {
+    "@400000006563a2b10a1b2c3d qmail-smtpd: pid 17 Accept::RCPT::Rcpthosts_Rcptto: S:192.0.2.7:mx.test P:ESMTPS "
+    "H:mx.example.test F:alice@example.test T:bob@example.test 'qp\\x2012'",
+    "qmail-smtpd: pid 5 Reject::AUTH::cram-md5:   S:10.0.0.1:unknown  P:ESMTP ?~   'bo\\x20b' H:x",
+    "qmail-smtpd 5: Reject::RCPT::Failed_Rcptto P:ESMTP S:10.0.0.1:unknown H:h F:a@b T:c\\x0a@d ?~",
+    "tcpserver: ok 4711 0:127.0.0.1:25 mx\\x20x:192.0.2.7::56772",
+    "tcpserver: pid 4711 from 192.0.2.7",
+    "rblsmtpd: 192.0.2.7 pid 4711: 451 listed\\",
+    "\\",
+    "tcpserver: end 4711 status 256",
+  };
+  char block[1024];
+  for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+    size_t n = strlen(lines[i]);
+    for (size_t at = 0; at < 64; at++) {
+      for (int last = 0; last < 3; last++) {                   /* LF, CR LF, the block's end */
+        memset(block, ' ', at);
+        if (at) block[at - 1] = '\n';
+        memcpy(block + at, lines[i], n);
+        size_t len = at + n;
+        if (last < 2) { memcpy(block + len, "\r\n\\ x y\n" + !last, 8 - !last); len += 8 - !last; }
+        struct scan ix = { 0 };
+        assert_true(scan_block(&ix, block, len));
+        struct logline in, alone;
+        bool a = parse_scanned(&ix, block + at, n, &in, NULL), b = parse_line(lines[i], n, &alone, NULL);
+        assert_int_equal(a, b);
+        same_parse(&in, block + at, &alone, lines[i]);
+        scan_free(&ix);
+      }
+    }
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tcpserver_lines), cmocka_unit_test(test_tai64n_memo), cmocka_unit_test(test_numbers), cmocka_unit_test(test_decision_layouts),
     cmocka_unit_test(test_syslog_prefixes), cmocka_unit_test(test_hostile_lines),
     cmocka_unit_test(test_join_reuse_and_partial), cmocka_unit_test(test_chunks_join_as_one_log), cmocka_unit_test(test_rejections_by_ip),
+    cmocka_unit_test(test_scanned_block_parses_as_alone),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
