@@ -253,7 +253,7 @@ static void add_event(struct session *s, const struct logline *l)
   e->detail = keep(s, l->f[F_DETAIL], l->flen[F_DETAIL], l->escaped);
   e->proto = keep(s, l->f[F_PROTO], l->flen[F_PROTO], l->escaped);
   if (e->helo[0]) s->helo = e->helo;
-  if (e->proto[0]) s->proto = e->proto;
+  if (e->proto[0]) { s->proto = e->proto; s->protolen = strlen(e->proto); }
   if (!s->ip[0] && l->f[F_IP]) s->ip = keep(s, l->f[F_IP], l->flen[F_IP], l->escaped);
   if (!s->client_host[0] && l->f[F_SHOST] && !(l->flen[F_SHOST] == 7 && !memcmp(l->f[F_SHOST], "unknown", 7)))
     s->client_host = keep(s, l->f[F_SHOST], l->flen[F_SHOST], l->escaped);
@@ -272,8 +272,10 @@ static void count_event(struct session *s, const struct logline *l, struct repor
     else if (len[i] > FIELD_MAX - 1) len[i] = FIELD_MAX - 1;     /* cut as a kept field is; nothing to copy */
   }
   if (!s->ip[0] && l->f[F_IP]) s->ip = keep(s, l->f[F_IP], l->flen[F_IP], l->escaped);
-  if (l->f[F_PROTO] && (strlen(s->proto) != l->flen[F_PROTO] || memcmp(s->proto, l->f[F_PROTO], l->flen[F_PROTO])))
+  if (l->f[F_PROTO] && (s->protolen != l->flen[F_PROTO] || memcmp(s->proto, l->f[F_PROTO], l->flen[F_PROTO]))) {
     s->proto = keep(s, l->f[F_PROTO], l->flen[F_PROTO], l->escaped);
+    s->protolen = strlen(s->proto);
+  }
   struct decision d = { l->ts, src[0], src[1], src[2], src[3], len[0], len[1], len[2], len[3] };
   summary_event(r->sum, s, &d);
 }
@@ -376,6 +378,7 @@ static void join_sessions(struct session *o, struct session *a)
   const char *g[] = { a->ip, a->client_host, a->local, a->port, a->rbl, a->helo, a->proto };
   for (size_t i = 0; i < sizeof f / sizeof *f; i++)
     if (!(*f[i])[0]) *f[i] = g[i];
+  o->protolen = strlen(o->proto);
   /* a's strings move with their blocks; its first block lives inside a, so it is copied */
   struct arena *first = (struct arena *)(a + 1), *tail = NULL;
   for (struct arena *b = a->arena; b && b != first; b = b->next) tail = b;

@@ -62,10 +62,26 @@ static size_t slot(const struct entry *e, const unsigned char *tag, size_t cap, 
   return i;
 }
 
-/* the entry for key (grows the table), or NULL when full */
-static struct entry *map_get(struct map *m, const char *key, size_t len)
+/* len + 1 bytes for a key, from the map's blocks: a malloc per key cost
+ * more than the count, and a free per key at the end more still */
+static char *key_space(struct map *m, size_t len)
 {
-  unsigned long h = hash(key, len);
+  struct keyblock *b = m->keys;
+  if (!b || b->cap - b->used < len + 1) {
+    size_t cap = len + 1 > (64 << 10) ? len + 1 : 64 << 10;
+    if (!(b = malloc(sizeof *b + cap))) return NULL;
+    b->next = m->keys; b->used = 0; b->cap = cap;
+    m->keys = b;
+  }
+  char *k = b->data + b->used;
+  b->used += len + 1;
+  return k;
+}
+
+/* the entry for key, whose hash is h (grows the table), or NULL when full;
+ * a new key is copied unless given as kept (its bytes outlive the map) */
+static struct entry *map_get_h(struct map *m, const char *key, size_t len, unsigned long h, char *kept)
+{
   if (m->n * 2 >= m->cap) {
     if (m->n >= MAP_MAX) {
       size_t i = slot(m->e, m->tag, m->cap, key, len, h);
@@ -88,14 +104,29 @@ static struct entry *map_get(struct map *m, const char *key, size_t len)
   size_t i = slot(m->e, m->tag, m->cap, key, len, h);
   struct entry *e = &m->e[i];
   if (!m->tag[i]) {
-    if (!(e->key = malloc(len + 1))) return NULL;
-    memcpy(e->key, key, len);
-    e->key[len] = 0;
+    if (!kept) {
+      if (!(kept = key_space(m, len))) return NULL;
+      memcpy(kept, key, len);
+      kept[len] = 0;
+    }
+    e->key = kept;
     e->len = len; e->hash = h;
     m->tag[i] = tag_of(h);
     m->n++;
   }
   return e;
+}
+
+static struct entry *map_get(struct map *m, const char *key, size_t len) { return map_get_h(m, key, len, hash(key, len), NULL); }
+
+/* asks the memory for key's slot ahead of its count (the IP map is the
+ * large one: a lookup there waits for memory); h is its hash */
+static void map_prefetch(const struct map *m, unsigned long h)
+{
+  if (!m->cap) return;
+  size_t i = h & (m->cap - 1);
+  __builtin_prefetch(&m->tag[i]);
+  __builtin_prefetch(&m->e[i]);
 }
 
 static void count(struct map *m, const char *key, size_t len, bool second)
@@ -105,9 +136,9 @@ static void count(struct map *m, const char *key, size_t len, bool second)
   if (second) e->m++; else e->n++;
 }
 
-static void count_n(struct map *m, const char *key, unsigned long n, unsigned long n2)
+static void count_n(struct map *m, const char *key, size_t len, unsigned long h, unsigned long n, unsigned long n2)
 {
-  struct entry *e = map_get(m, key, strlen(key));
+  struct entry *e = map_get_h(m, key, len, h, NULL);
   if (!e) { m->other += n + n2; return; }
   e->n += n; e->m += n2;
 }
@@ -135,14 +166,28 @@ static void html_text(str *o, const char *s)
   }
 }
 
+/* the hash of s's IP as the rejections map keys it; asked for ahead of the
+ * count at the session's end when first needed */
+static void ip_hash(struct summary *sum, struct session *s)
+{
+  const char *ip = s->ip[0] ? s->ip : "?";
+  s->iphash = hash(ip, strlen(ip));
+  s->iphash_of = s->ip;
+  map_prefetch(&sum->bad_ip, s->iphash);
+}
+
 /* one decision of session s, counted as it is read (or from s's events at its end) */
 void summary_event(struct summary *sum, struct session *s, const struct decision *d)
 {
   int a = action_of(d->row, d->rowlen);
   if (a < 0) return;
-  time_t t = (time_t)d->ts;
+  long t = (long)d->ts;
   sum->actions[a]++;
-  sum->hour[((t % 86400) + 86400) % 86400 / 3600][a]++;        /* UTC hour of the decision */
+  if (t != sum->hour_sec || !sum->hour_of) {               /* many decisions a second: the hour once a second */
+    sum->hour_sec = t;
+    sum->hour_of = 1 + ((t % 86400) + 86400) % 86400 / 3600;  /* UTC hour of the decision, plus one */
+  }
+  sum->hour[sum->hour_of - 1][a]++;
   count(&sum->rows, d->row, d->rowlen, false);
   bool queued = d->rowlen == 20 && !memcmp(d->row, "Accept::DATA::Queued", 20), rcpt_level = d->tolen && !queued;
   if (queued) s->queued = true;
@@ -155,7 +200,7 @@ void summary_event(struct summary *sum, struct session *s, const struct decision
   if (a == 1) {
     s->rejected = true;
     if (rcpt_level) sum->rcpt_bad++;
-    s->rejections++;                     /* counted for its IP when the session closes */
+    if (!s->rejections++) ip_hash(sum, s);    /* counted for its IP when the session closes */
     const char *at = memrchr(d->from, '@', d->fromlen);
     if (at) count(&sum->bad_from, at + 1, d->fromlen - (size_t)(at + 1 - d->from), false);
     else if (d->fromlen) count(&sum->bad_from, d->from, d->fromlen, false);
@@ -172,15 +217,21 @@ void summary_add(struct summary *sum, struct session *s)
   if (!s->seen_open || !s->seen_end) sum->partial++;
   if (s->rbl[0]) sum->rbl++;
   if (s->denied) sum->denied++;
-  if (!strncmp(s->proto, "ESMTPS", 6) || !strncmp(s->proto, "SMTPS", 5) || !strcmp(s->proto, "POP3S")) sum->tls++;
+  size_t pl = s->protolen;
+  if ((pl >= 6 && !memcmp(s->proto, "ESMTPS", 6)) || (pl >= 5 && !memcmp(s->proto, "SMTPS", 5)) ||
+      (pl == 5 && !memcmp(s->proto, "POP3S", 5)))
+    sum->tls++;
   for (size_t i = 0; i < s->nev; i++) {
     const struct event *e = &s->ev[i];
     struct decision d = { e->ts, e->row, e->from, e->to, e->user, strlen(e->row), strlen(e->from), strlen(e->to),
                           strlen(e->user) };
     summary_event(sum, s, &d);
   }
-  if (s->rejections)                     /* one lookup per session, not per refusal: the IP map is the large one */
-    count_n(&sum->bad_ip, s->ip[0] ? s->ip : "?", s->rejections, 0);
+  if (s->rejections) {                   /* one lookup per session, not per refusal: the IP map is the large one */
+    const char *ip = s->ip[0] ? s->ip : "?";
+    size_t len = strlen(ip);
+    count_n(&sum->bad_ip, ip, len, s->iphash_of == s->ip ? s->iphash : hash(ip, len), s->rejections, 0);
+  }
   if (s->queued || s->login) sum->accepted++;
   else if (s->rejected || s->rbl[0] || s->denied) sum->rejected++;
   else if (s->deferred) sum->deferred++;
@@ -242,11 +293,21 @@ static void top(FILE *o, const char *title, const struct map *m, size_t k)
   free(best);
 }
 
-static void merge_map(struct map *into, const struct map *from)
+/* from's counts into into; from's keys move with their blocks, not copied */
+static void merge_map(struct map *into, struct map *from)
 {
   for (size_t i = 0; i < from->cap; i++)
-    if (from->e[i].key) count_n(into, from->e[i].key, from->e[i].n, from->e[i].m);
+    if (from->tag[i]) {
+      const struct entry *f = &from->e[i];
+      struct entry *e = map_get_h(into, f->key, f->len, f->hash, f->key);
+      if (!e) { into->other += f->n + f->m; continue; }
+      e->n += f->n; e->m += f->m;
+    }
   into->other += from->other;
+  struct keyblock **tail = &into->keys;
+  while (*tail) tail = &(*tail)->next;
+  *tail = from->keys;
+  from->keys = NULL;
 }
 
 void summary_merge(struct summary *into, struct summary *from)
@@ -273,7 +334,7 @@ void summary_merge(struct summary *into, struct summary *from)
 
 static void map_free(struct map *m)
 {
-  for (size_t i = 0; i < m->cap; i++) free(m->e[i].key);
+  for (struct keyblock *b = m->keys, *n; b; b = n) { n = b->next; free(b); }
   free(m->e);
   free(m->tag);
   *m = (struct map){ 0 };

@@ -77,6 +77,9 @@ struct session {
   unsigned long rejections;      /* refused decisions so far, for the summary's IP list */
   long status;                   /* raw wait status, -1 unknown */
   const char *ip, *client_host, *local, *port, *rbl, *helo, *proto;
+  size_t protolen;
+  unsigned long iphash;          /* the summary's hash of ip, when iphash_of is ip */
+  const char *iphash_of;
   struct event *ev;
   size_t nev, cap, dropped;
   struct arena *arena;

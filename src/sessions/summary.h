@@ -5,12 +5,15 @@
 #include "sessions.h"
 
 struct entry { char *key; size_t len; unsigned long hash, n, m; };
-struct map { struct entry *e; unsigned char *tag; size_t n, cap; unsigned long other; };   /* tag: see report_summary.c */
+struct keyblock { struct keyblock *next; size_t used, cap; char data[]; };
+/* tag: see report_summary.c; keys: where the keys are kept, freed with the map */
+struct map { struct entry *e; unsigned char *tag; size_t n, cap; unsigned long other; struct keyblock *keys; };
 
 struct summary {
   unsigned long sessions, accepted, rejected, deferred, partial, rbl, tls, denied;
   unsigned long actions[3];                      /* Accept, Reject, Deferred */
   unsigned long rcpt_ok, rcpt_bad, hour[24][3];
+  long hour_sec, hour_of;                         /* the last second a decision was counted in, and its hour */
   struct map rows, bad_ip, bad_from, bad_to, auth;
   bool want_list;                                 /* --html: keep the session list */
   str list;                                      /* HTML table rows */
