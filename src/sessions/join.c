@@ -26,6 +26,7 @@
 
 #define BUCKETS 4096             /* sessions open at one time, not sessions in the log */
 #define ARENA_FIRST 512
+#define POOL_MAX 256             /* closed sessions' memory kept for reuse */
 
 /* the pids a chunk has seen, with how each first appeared */
 struct seen { long pid; char *host; size_t hostlen; struct session *orphan; bool used; };   /* host: a copy */
@@ -39,6 +40,8 @@ struct table {
   struct seen *seen;             /* a map, open addressing */
   size_t nseen, seencap;
   unsigned long long *pidbits;   /* PIDBITS bits, or NULL */
+  struct session *pool;          /* closed sessions' memory, for reuse */
+  size_t npool;
   double seen_until;             /* log time after which first sightings are not recorded, 0 before a stamp */
 };
 
@@ -120,6 +123,16 @@ static void session_free(struct session *s)
   free(s);
 }
 
+/* a closed session's memory, kept for the next one to open (a table opens
+ * and closes a session every few lines) */
+static void session_recycle(struct table *t, struct session *s)
+{
+  if (t->npool == POOL_MAX || s->ev || s->arena != (struct arena *)(s + 1)) { session_free(s); return; }
+  s->next = t->pool;
+  t->pool = s;
+  t->npool++;
+}
+
 static void finish(struct table *t, struct session *s, struct report *r)
 {
   t->open--;
@@ -127,7 +140,7 @@ static void finish(struct table *t, struct session *s, struct report *r)
   if (!s->seen_open || !s->seen_end) r->partial++;
   r->sessions++;
   report_session(r, s);
-  session_free(s);
+  session_recycle(t, s);
 }
 
 static struct session **find_key(struct table *t, const char *host, size_t hostlen, long pid)
@@ -218,8 +231,9 @@ static struct seen *seen_get(struct table *t, const struct session *s)
 
 static struct session *open_session(struct table *t, struct session **pp, const struct logline *l)
 {
-  struct session *s = malloc(sizeof *s + sizeof(struct arena) + ARENA_FIRST);
-  if (!s) return NULL;
+  struct session *s = t->pool;
+  if (s) { t->pool = s->next; t->npool--; }
+  else if (!(s = malloc(sizeof *s + sizeof(struct arena) + ARENA_FIRST))) return NULL;
   *s = (struct session){ .pid = l->pid, .status = -1, .start = l->ts, .end = l->ts, .last = l->ts };
   s->arena = (struct arena *)(s + 1);
   *s->arena = (struct arena){ .cap = ARENA_FIRST };
@@ -474,5 +488,6 @@ static void seen_free(struct table *t)
 void table_free(struct table *t)
 {
   if (t) seen_free(t);
+  for (struct session *s = t ? t->pool : NULL, *n; s; s = n) { n = s->next; free(s); }
   free(t);
 }
