@@ -210,17 +210,22 @@ void summary_event(struct summary *sum, struct session *s, const struct decision
   if (a == 2) s->deferred = true;
 }
 
+/* ESMTPS, ESMTPSA, SMTPS or POP3S */
+static bool is_tls(const char *p, size_t n)
+{
+  return (n >= 6 && !memcmp(p, "ESMTPS", 6)) | (n >= 5 && !memcmp(p, "SMTPS", 5)) | (n == 5 && !memcmp(p, "POP3S", 5));
+}
+
 /* a closed session: its events (unless they were counted as read) and its outcome */
 void summary_add(struct summary *sum, struct session *s)
 {
+  /* outcomes differ from session to session: added, not branched on */
+  bool rbl = s->rbl[0] != 0;
   sum->sessions++;
-  if (!s->seen_open || !s->seen_end) sum->partial++;
-  if (s->rbl[0]) sum->rbl++;
-  if (s->denied) sum->denied++;
-  size_t pl = s->protolen;
-  if ((pl >= 6 && !memcmp(s->proto, "ESMTPS", 6)) || (pl >= 5 && !memcmp(s->proto, "SMTPS", 5)) ||
-      (pl == 5 && !memcmp(s->proto, "POP3S", 5)))
-    sum->tls++;
+  sum->partial += !(s->seen_open & s->seen_end);
+  sum->rbl += rbl;
+  sum->denied += s->denied;
+  sum->tls += is_tls(s->proto, s->protolen);
   for (size_t i = 0; i < s->nev; i++) {
     const struct event *e = &s->ev[i];
     struct decision d = { e->ts, e->row, e->from, e->to, e->user, strlen(e->row), strlen(e->from), strlen(e->to),
@@ -232,9 +237,10 @@ void summary_add(struct summary *sum, struct session *s)
     size_t len = strlen(ip);
     count_n(&sum->bad_ip, ip, len, s->iphash_of == s->ip ? s->iphash : hash(ip, len), s->rejections, 0);
   }
-  if (s->queued || s->login) sum->accepted++;
-  else if (s->rejected || s->rbl[0] || s->denied) sum->rejected++;
-  else if (s->deferred) sum->deferred++;
+  bool accepted = s->queued | s->login, rejected = (!accepted) & (s->rejected | rbl | s->denied);
+  sum->accepted += accepted;
+  sum->rejected += rejected;
+  sum->deferred += (!accepted) & (!rejected) & s->deferred;
   if (sum->want_list && sum->listed < LIST_MAX) {
     time_t t = (time_t)s->start;
     struct tm tm;
