@@ -122,17 +122,24 @@ static unsigned long long hex8(const char *p)
 
 static const char *months = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
-/* strips the time (and syslog) prefix; returns the message start */
-static const char *prefix(const char *p, const char *end, struct logline *l, struct parse_memo *m)
+/* the time of a TAI64N stamp ("@" and 24 hex digits): the second, then the nanoseconds */
+static double tai64n(const char *p, struct parse_memo *m)
 {
-  if (end - p > 25 && p[0] == '@') {                       /* TAI64N: the second, then the nanoseconds */
-    double sec;
-    if (m && !memcmp(m->tai_sec, p + 1, 16)) sec = m->sec;
-    else {
-      sec = (double)(long long)((hex8(p + 1) << 32 | hex8(p + 9)) - 4611686018427387914ULL);
-      if (m) { memcpy(m->tai_sec, p + 1, 16); m->sec = sec; }
-    }
-    l->ts = sec + (double)(unsigned)hex8(p + 17) * 1e-9;
+  double sec;
+  if (m && !memcmp(m->tai_sec, p + 1, 16)) sec = m->sec;
+  else {
+    sec = (double)(long long)((hex8(p + 1) << 32 | hex8(p + 9)) - 4611686018427387914ULL);
+    if (m) { memcpy(m->tai_sec, p + 1, 16); m->sec = sec; }
+  }
+  return sec + (double)(unsigned)hex8(p + 17) * 1e-9;
+}
+
+/* strips the time (and syslog) prefix; returns the message start. A
+ * TAI64N stamp is only found (*tai), decoded once the line is known to need it */
+static const char *prefix(const char *p, const char *end, struct logline *l, const char **tai)
+{
+  if (end - p > 25 && p[0] == '@') {
+    *tai = p;
     return p[25] == ' ' ? p + 26 : p + 25;
   }
   if (end - p > 3 && p[0] == '<') {                        /* RFC 5424 <PRI>1 TS HOST APP PROCID MSGID SD MSG */
@@ -241,16 +248,9 @@ static void decision_fields(const struct scan *ix, const char *p, const char *en
   }
 }
 
-bool parse_scanned(const struct scan *ix, const char *line, size_t n, struct logline *l, struct parse_memo *m)
+/* the message of a line, p up to end */
+static bool message(const struct scan *ix, const char *p, const char *end, struct logline *l)
 {
-  const char *end = line + n;
-  /* field by field: a whole-struct clear compiles to a slow string instruction */
-  l->kind = L_NONE; l->ts = 0; l->host = ""; l->hostlen = 0; l->pid = 0; l->prog = NULL; l->status = 0; l->escaped = false;
-  l->a = l->b = l->row = NULL; l->alen = l->blen = l->rowlen = 0;
-  for (int i = 0; i < 8; i++) l->f[i] = NULL;
-  for (int i = 0; i < 8; i++) l->flen[i] = 0;
-  const char *p = prefix(line, end, l, m);
-  if (p == end) return false;
   if ((*p == 't' && lit(&p, end, "tcpserver: ")) || (*p == 's' && lit(&p, end, "sslserver: "))) {
     l->prog = "tcpserver";
     if (p < end && *p == 's' && lit(&p, end, "status: ")) { l->kind = L_STATUS; return true; }
@@ -313,6 +313,20 @@ bool parse_scanned(const struct scan *ix, const char *line, size_t n, struct log
     return true;
   }
   return false;
+}
+
+bool parse_scanned(const struct scan *ix, const char *line, size_t n, struct logline *l, struct parse_memo *m)
+{
+  const char *end = line + n, *tai = NULL;
+  /* field by field: a whole-struct clear compiles to a slow string instruction */
+  l->kind = L_NONE; l->ts = 0; l->host = ""; l->hostlen = 0; l->pid = 0; l->prog = NULL; l->status = 0; l->escaped = false;
+  l->a = l->b = l->row = NULL; l->alen = l->blen = l->rowlen = 0;
+  for (int i = 0; i < 8; i++) l->f[i] = NULL;
+  for (int i = 0; i < 8; i++) l->flen[i] = 0;
+  const char *p = prefix(line, end, l, &tai);
+  if (p == end || !message(ix, p, end, l)) return false;
+  if (tai && l->kind != L_STATUS) l->ts = tai64n(tai, m);      /* a status line's time is of no use */
+  return true;
 }
 
 bool parse_line(const char *p, size_t n, struct logline *l, struct parse_memo *m)

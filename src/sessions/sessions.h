@@ -22,7 +22,7 @@ enum line_kind { L_NONE, L_STATUS, L_OPEN, L_OK, L_DENY, L_END, L_RBL, L_DECISIO
 
 struct logline {
   enum line_kind kind;
-  double ts;                     /* seconds since 1970, 0 if the line had no stamp */
+  double ts;                     /* seconds since 1970, 0 if the line had no stamp (or is a status line) */
   const char *host; size_t hostlen;   /* syslog host, "" otherwise */
   long pid;
   bool escaped;                  /* the line holds a '\\': fields need unescape() */
