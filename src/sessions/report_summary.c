@@ -176,11 +176,39 @@ static void ip_hash(struct summary *sum, struct session *s)
   map_prefetch(&sum->bad_ip, s->iphash);
 }
 
+/* a row's slot in the row cache: its first and last eight bytes and its
+ * length, mixed (rows differ at both ends: Accept/Reject, the condition) */
+static size_t row_index(const char *row, size_t len)
+{
+  unsigned long long a = 0, b = 0;
+  if (len >= 8) { memcpy(&a, row, 8); memcpy(&b, row + len - 8, 8); }
+  else for (size_t i = 0; i < len; i++) a |= (unsigned long long)(unsigned char)row[i] << (8 * i);
+  return (size_t)(((a ^ (b * 0x9e3779b97f4a7c15ULL) ^ len) * 0xff51afd7ed558ccdULL) >> 56) % ROWCACHE;
+}
+
+/* what row is and where it is counted, NULL if it is no decision. A log
+ * has a few dozen rows and every decision names one: the cache spares the
+ * hash, the map lookup and the comparisons that tell what it is */
+static const struct rowkind *row_of(struct summary *sum, const char *row, size_t len)
+{
+  struct rowkind *k = &sum->rowcache[row_index(row, len)];
+  if (k->e && k->cap == sum->rows.cap && k->len == len && same_bytes(k->key, row, len)) return k;
+  int a = action_of(row, len);
+  if (a < 0) return NULL;
+  struct entry *e = map_get(&sum->rows, row, len);
+  if (!e) k = &sum->rowspare;                              /* the map is full: counted as (other) */
+  *k = (struct rowkind){ e ? e->key : NULL, len, sum->rows.cap, e, a,
+                         len == 20 && !memcmp(row, "Accept::DATA::Queued", 20), starts(row, len, "Accept::AUTH::", 14),
+                         starts(row, len, "Reject::AUTH::", 14) };
+  return k;
+}
+
 /* one decision of session s, counted as it is read (or from s's events at its end) */
 void summary_event(struct summary *sum, struct session *s, const struct decision *d)
 {
-  int a = action_of(d->row, d->rowlen);
-  if (a < 0) return;
+  const struct rowkind *k = row_of(sum, d->row, d->rowlen);
+  if (!k) return;
+  int a = k->action;
   long t = (long)d->ts;
   sum->actions[a]++;
   if (t != sum->hour_sec || !sum->hour_of) {               /* many decisions a second: the hour once a second */
@@ -188,14 +216,15 @@ void summary_event(struct summary *sum, struct session *s, const struct decision
     sum->hour_of = 1 + ((t % 86400) + 86400) % 86400 / 3600;  /* UTC hour of the decision, plus one */
   }
   sum->hour[sum->hour_of - 1][a]++;
-  count(&sum->rows, d->row, d->rowlen, false);
-  bool queued = d->rowlen == 20 && !memcmp(d->row, "Accept::DATA::Queued", 20), rcpt_level = d->tolen && !queued;
-  if (queued) s->queued = true;
-  if (starts(d->row, d->rowlen, "Accept::AUTH::", 14) && !d->tolen && d->userlen) {
+  if (k->e) k->e->n++;
+  else sum->rows.other++;
+  bool rcpt_level = d->tolen && !k->queued;
+  if (k->queued) s->queued = true;
+  if (k->auth_ok && !d->tolen && d->userlen) {
     count(&sum->auth, d->user, d->userlen, false);
     s->login = true;
   }
-  if (starts(d->row, d->rowlen, "Reject::AUTH::", 14) && d->userlen) count(&sum->auth, d->user, d->userlen, true);
+  if (k->auth_bad && d->userlen) count(&sum->auth, d->user, d->userlen, true);
   if (a == 0 && rcpt_level) sum->rcpt_ok++;
   if (a == 1) {
     s->rejected = true;

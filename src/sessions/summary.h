@@ -9,11 +9,17 @@ struct keyblock { struct keyblock *next; size_t used, cap; char data[]; };
 /* tag: see report_summary.c; keys: where the keys are kept, freed with the map */
 struct map { struct entry *e; unsigned char *tag; size_t n, cap; unsigned long other; struct keyblock *keys; };
 
+/* a row as the summary counts it: its entry in the rows map (while the
+ * map has cap slots: a larger map has moved its entries) and what it is */
+struct rowkind { const char *key; size_t len, cap; struct entry *e; int action; bool queued, auth_ok, auth_bad; };
+#define ROWCACHE 256
+
 struct summary {
   unsigned long sessions, accepted, rejected, deferred, partial, rbl, tls, denied;
   unsigned long actions[3];                      /* Accept, Reject, Deferred */
   unsigned long rcpt_ok, rcpt_bad, hour[24][3];
   long hour_sec, hour_of;                         /* the last second a decision was counted in, and its hour */
+  struct rowkind rowcache[ROWCACHE], rowspare;     /* rows met, by a hash of their ends; a row the map had no room for */
   struct map rows, bad_ip, bad_from, bad_to, auth;
   bool want_list;                                 /* --html: keep the session list */
   str list;                                      /* HTML table rows */
