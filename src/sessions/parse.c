@@ -76,10 +76,32 @@ static long num(const char **p, const char *end)
   return v;
 }
 
-static bool lit(const char **p, const char *end, const char *s)
+/* the first n (up to 8) bytes of s as a little-endian word: a constant
+ * when s is a literal */
+static inline unsigned long long word_of(const char *s, size_t n)
 {
-  size_t n = strlen(s);
-  if ((size_t)(end - *p) < n || memcmp(*p, s, n) != 0) return false;
+  unsigned char b[8] = { 0 };
+  unsigned long long w;
+  memcpy(b, s, n < 8 ? n : 8);
+  memcpy(&w, b, 8);
+  return w;
+}
+
+/* the literal s at *p, stepped over. With eight bytes to read (a line is
+ * followed by its newline or more of the block), compared a word at a time */
+static inline bool lit(const char **p, const char *end, const char *s)
+{
+  size_t n = strlen(s), left = (size_t)(end - *p);
+  if (left < n) return false;
+  if (left >= 8 && n <= 16) {
+    unsigned long long w, mask = n >= 8 ? ~0ULL : (1ULL << (8 * n)) - 1;
+    memcpy(&w, *p, 8);
+    if ((w & mask) != word_of(s, n)) return false;
+    if (n > 8) {                                         /* the last eight, overlapping */
+      memcpy(&w, *p + n - 8, 8);
+      if (w != word_of(s + n - 8, 8)) return false;
+    }
+  } else if (memcmp(*p, s, n) != 0) return false;
   *p += n;
   return true;
 }
@@ -200,16 +222,25 @@ static bool has_escape(const struct scan *ix, const char *p, const char *end)
   return (m & (~0ULL >> (63 - (to & 63)))) != 0;
 }
 
-static int field_kind(char c)
+/* a decision's field letter: its F_ index plus one, 0 for none */
+static const unsigned char field_kind1[256] = {
+  ['S'] = F_IP + 1, ['P'] = F_PROTO + 1, ['H'] = F_HELO + 1, ['F'] = F_FROM + 1, ['T'] = F_TO + 1,
+};
+
+/* the last ':' in [from, to), or NULL; the last eight bytes a word at a time */
+static const char *last_colon(const char *from, const char *to)
 {
-  switch (c) {
-  case 'S': return F_IP;
-  case 'P': return F_PROTO;
-  case 'H': return F_HELO;
-  case 'F': return F_FROM;
-  case 'T': return F_TO;
-  default: return -1;
+  if (to - from >= 8) {
+    unsigned long long v;
+    memcpy(&v, to - 8, 8);
+    v ^= 0x3a3a3a3a3a3a3a3aULL;                            /* a ':' becomes a zero byte */
+    /* the top bit of each zero byte, exactly: no carry crosses a byte */
+    unsigned long long z = ~(((v & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | v | 0x7f7f7f7f7f7f7f7fULL);
+    if (z) return to - 8 + ((63 - __builtin_clzll(z)) >> 3);
+    to -= 8;
   }
+  while (to > from && to[-1] != ':') to--;
+  return to > from ? to - 1 : NULL;
 }
 
 /* the fields of a decision, split at the stop bits of the index one after
@@ -232,13 +263,12 @@ static void decision_fields(const struct scan *ix, const char *p, const char *en
       if (n >= 2 && *t == '\'' && t[n - 1] == '\'') { l->f[F_USER] = t + 1; l->flen[F_USER] = n - 2; }
       continue;
     }
-    int k = n >= 2 && t[1] == ':' ? field_kind(t[0]) : -1;
+    int k = n >= 2 && t[1] == ':' ? field_kind1[(unsigned char)t[0]] - 1 : -1;
     if (k >= 0) {
       l->f[k] = t + 2; l->flen[k] = n - 2;
       if (k == F_IP) {                                  /* S:ip:host, the host after the last ':' */
-        const char *c = t + n;
-        while (c > t + 2 && c[-1] != ':') c--;
-        if (c > t + 2) { l->flen[F_IP] = (size_t)(c - 1 - (t + 2)); l->f[F_SHOST] = c; l->flen[F_SHOST] = (size_t)(t + n - c); }
+        const char *c = last_colon(t + 2, t + n);
+        if (c) { l->flen[F_IP] = (size_t)(c - (t + 2)); l->f[F_SHOST] = c + 1; l->flen[F_SHOST] = (size_t)(t + n - c - 1); }
       }
     } else if (n == 2 && t[0] == '?' && t[1] == '~') {
       user_next = true;
