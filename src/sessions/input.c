@@ -24,15 +24,15 @@
 #define BUF (1 << 20)             /* the longest line read */
 #define READ (128 << 10)          /* read at a time: what was read is parsed while still in the CPU cache */
 
-struct reader { char *buf; size_t len; bool skipping; struct parse_memo memo; struct scan ix; };
+/* l: the line being read, kept here rather than on the stack of each call */
+struct reader { char *buf; size_t len; bool skipping; struct parse_memo memo; struct scan ix; struct logline l; };
 
-static void one_line(struct reader *rd, const char *p, size_t n, struct table *t, struct report *r)
+static inline void one_line(struct reader *rd, const char *p, size_t n, struct table *t, struct report *r)
 {
-  struct logline l;
   r->lines++;
   if (n && p[n - 1] == '\r') n--;
-  if (!parse_scanned(&rd->ix, p, n, &l, &rd->memo)) { r->unrecognised++; return; }
-  table_line(t, &l, r);
+  if (!parse_scanned(&rd->ix, p, n, &rd->l, &rd->memo)) { r->unrecognised++; return; }
+  table_line(t, &rd->l, r);
 }
 
 /* the complete lines of rd->buf, found in the newline bits of its index;

@@ -51,7 +51,7 @@ size_t unescape(const char *in, size_t n, char *out, size_t cap)
  * found and converted eight bytes at a time: a byte is not a digit when
  * subtracting '0' or adding 0x46 sets its top bit (a borrow or carry only
  * reaches the bytes after the first non-digit, which are not used) */
-static long num(const char **p, const char *end)
+static inline __attribute__((always_inline)) long num(const char **p, const char *end)
 {
   const char *q = *p;
   if (end - q >= 8) {
@@ -80,10 +80,8 @@ static long num(const char **p, const char *end)
  * when s is a literal */
 static inline unsigned long long word_of(const char *s, size_t n)
 {
-  unsigned char b[8] = { 0 };
-  unsigned long long w;
-  memcpy(b, s, n < 8 ? n : 8);
-  memcpy(&w, b, 8);
+  unsigned long long w = 0;
+  memcpy(&w, s, n < 8 ? n : 8);
   return w;
 }
 
@@ -132,7 +130,7 @@ __attribute__((noinline)) static bool iso_time(const char **pp, const char *end,
 
 /* eight hex digits at p (any other byte gives a wrong value, never a fault):
  * each byte to its nibble, then the nibbles packed, eight at once */
-static unsigned long long hex8(const char *p)
+static inline __attribute__((always_inline)) unsigned long long hex8(const char *p)
 {
   unsigned long long v;
   memcpy(&v, p, 8);
@@ -158,12 +156,19 @@ static double tai64n(const char *p, struct parse_memo *m)
 
 /* strips the time (and syslog) prefix; returns the message start. A
  * TAI64N stamp is only found (*tai), decoded once the line is known to need it */
-static const char *prefix(const char *p, const char *end, struct logline *l, const char **tai)
+static const char *other_prefix(const char *p, const char *end, struct logline *l);
+static inline const char *prefix(const char *p, const char *end, struct logline *l, const char **tai)
 {
   if (end - p > 25 && p[0] == '@') {
     *tai = p;
     return p[25] == ' ' ? p + 26 : p + 25;
   }
+  return other_prefix(p, end, l);
+}
+
+/* the prefixes other than TAI64N, out of the way of the common one */
+__attribute__((noinline)) static const char *other_prefix(const char *p, const char *end, struct logline *l)
+{
   if (end - p > 3 && p[0] == '<') {                        /* RFC 5424 <PRI>1 TS HOST APP PROCID MSGID SD MSG */
     const char *q = memchr(p, '>', (size_t)(end - p) < 6 ? (size_t)(end - p) : 6);
     if (q && q + 2 < end && q[1] == '1' && q[2] == ' ') {
