@@ -273,25 +273,41 @@ static void add_event(struct session *s, const struct logline *l)
     s->client_host = keep(s, l->f[F_SHOST], l->flen[F_SHOST], l->escaped);
 }
 
+/* a field as the summary reads it: "" when absent, cut as a kept field is */
+static size_t counted(const char **p, size_t n)
+{
+  if (!*p) { *p = ""; return 0; }
+  return n < FIELD_MAX - 1 ? n : FIELD_MAX - 1;
+}
+
+/* a decision of a line with escapes: its fields unescaped, then counted;
+ * out of the common path with its buffers */
+__attribute__((noinline)) static void count_escaped(struct summary *sum, struct session *s, struct decision *d)
+{
+  char buf[4][FIELD_MAX];
+  const char **f[4] = { &d->row, &d->from, &d->to, &d->user };
+  size_t *n[4] = { &d->rowlen, &d->fromlen, &d->tolen, &d->userlen };
+  for (int i = 0; i < 4; i++)
+    if (memchr(*f[i], '\\', *n[i])) { *n[i] = unescape(*f[i], *n[i], buf[i], sizeof buf[i]); *f[i] = buf[i]; }
+  summary_event(sum, s, d);
+}
+
 /* counting only: the decision goes to the summary now, the session keeps
  * what the summary needs at its end (the client IP, the protocol) */
 static void count_event(struct session *s, const struct logline *l, struct report *r)
 {
-  char buf[4][FIELD_MAX];
-  const char *src[4] = { l->row, l->f[F_FROM], l->f[F_TO], l->f[F_USER] };
-  size_t len[4] = { l->rowlen, l->flen[F_FROM], l->flen[F_TO], l->flen[F_USER] };
-  for (int i = 0; i < 4; i++) {
-    if (!src[i]) { src[i] = ""; len[i] = 0; }
-    else if (l->escaped && memchr(src[i], '\\', len[i])) { len[i] = unescape(src[i], len[i], buf[i], sizeof buf[i]); src[i] = buf[i]; }
-    else if (len[i] > FIELD_MAX - 1) len[i] = FIELD_MAX - 1;     /* cut as a kept field is; nothing to copy */
-  }
   if (!s->ip[0] && l->f[F_IP]) s->ip = keep(s, l->f[F_IP], l->flen[F_IP], l->escaped);
   if (l->f[F_PROTO] && (s->protolen != l->flen[F_PROTO] || memcmp(s->proto, l->f[F_PROTO], l->flen[F_PROTO]))) {
     s->proto = keep(s, l->f[F_PROTO], l->flen[F_PROTO], l->escaped);
     s->protolen = strlen(s->proto);
   }
-  struct decision d = { l->ts, src[0], src[1], src[2], src[3], len[0], len[1], len[2], len[3] };
-  summary_event(r->sum, s, &d);
+  struct decision d = { .ts = l->ts, .row = l->row, .from = l->f[F_FROM], .to = l->f[F_TO], .user = l->f[F_USER] };
+  d.rowlen = counted(&d.row, l->rowlen);
+  d.fromlen = counted(&d.from, l->flen[F_FROM]);
+  d.tolen = counted(&d.to, l->flen[F_TO]);
+  d.userlen = counted(&d.user, l->flen[F_USER]);
+  if (l->escaped) count_escaped(r->sum, s, &d);
+  else summary_event(r->sum, s, &d);
 }
 
 /* "host:ip:info:port" of tcpserver's ok line */
