@@ -143,7 +143,7 @@ static void finish(struct table *t, struct session *s, struct report *r)
   session_recycle(t, s);
 }
 
-static struct session **find_key(struct table *t, const char *host, size_t hostlen, long pid)
+static inline struct session **find_key(struct table *t, const char *host, size_t hostlen, long pid)
 {
   struct session **pp = &t->b[key_hash(host, hostlen, pid) % BUCKETS];
   for (; *pp; pp = &(*pp)->next)
@@ -151,7 +151,7 @@ static struct session **find_key(struct table *t, const char *host, size_t hostl
   return pp;
 }
 
-static struct session **find(struct table *t, const struct logline *l)
+static inline struct session **find(struct table *t, const struct logline *l)
 {
   return find_key(t, l->host, host_len(l), l->pid);
 }
