@@ -207,7 +207,7 @@ __attribute__((noinline)) static const char *other_prefix(const char *p, const c
 }
 
 /* the next ' ' at or after p, or end: the next stop bit of the index */
-static const char *to_space(const struct scan *ix, const char *p, const char *end)
+static inline __attribute__((always_inline)) const char *to_space(const struct scan *ix, const char *p, const char *end)
 {
   size_t off = (size_t)(p - ix->base), w = off >> 6;
   unsigned long long m = ix->stop[w] & (~0ULL << (off & 63));
@@ -217,7 +217,7 @@ static const char *to_space(const struct scan *ix, const char *p, const char *en
 }
 
 /* whether a backslash is in [p, end) */
-static bool has_escape(const struct scan *ix, const char *p, const char *end)
+static inline __attribute__((always_inline)) bool has_escape(const struct scan *ix, const char *p, const char *end)
 {
   if (p >= end) return false;
   size_t from = (size_t)(p - ix->base), to = (size_t)(end - ix->base) - 1, w = from >> 6, last = to >> 6;
