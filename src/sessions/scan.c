@@ -44,6 +44,19 @@ __attribute__((target("avx2"))) static struct bits64 bits_avx2(const char *p)
   return (struct bits64){ s | n, n, e };
 }
 
+/* with AVX-512BW a compare gives the 64 bits of a word at once */
+__attribute__((target("avx512bw"))) static void words_avx512(struct scan *ix, size_t full)
+{
+  const __m512i sp = _mm512_set1_epi8(' '), nl = _mm512_set1_epi8('\n'), bs = _mm512_set1_epi8('\\');
+  for (size_t w = 0; w < full; w++) {
+    __m512i v = _mm512_loadu_si512((const void *)(ix->base + 64 * w));
+    unsigned long long n = _mm512_cmpeq_epi8_mask(v, nl);
+    ix->stop[w] = _mm512_cmpeq_epi8_mask(v, sp) | n;
+    ix->nl[w] = n;
+    ix->esc[w] = _mm512_cmpeq_epi8_mask(v, bs);
+  }
+}
+
 __attribute__((target("avx2"))) static void words_avx2(struct scan *ix, size_t full)
 {
   for (size_t w = 0; w < full; w++) {
@@ -77,6 +90,19 @@ static void words_plain(struct scan *ix, size_t full)
   }
 }
 
+static int forced = -1;                      /* a level a test asked for, -1 for the CPU's best */
+
+int scan_level(int want)
+{
+#ifdef SCAN_X86
+  int best = __builtin_cpu_supports("avx512bw") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+  int best = 0;
+#endif
+  if (want >= 0) forced = want <= best ? want : best;
+  return forced >= 0 ? forced : best;
+}
+
 bool scan_block(struct scan *ix, const char *base, size_t len)
 {
   size_t full = len / 64, words = full + 2;                 /* the partial word, and one of stops only */
@@ -88,7 +114,9 @@ bool scan_block(struct scan *ix, const char *base, size_t len)
   }
   ix->base = base; ix->len = len;
 #ifdef SCAN_X86
-  if (__builtin_cpu_supports("avx2")) words_avx2(ix, full);
+  int level = scan_level(-1);
+  if (level == 2) words_avx512(ix, full);
+  else if (level == 1) words_avx2(ix, full);
   else words_plain(ix, full);
 #else
   words_plain(ix, full);

@@ -45,6 +45,9 @@ void *zalloc(size_t n);
  * len (a search for one always ends); nl: newlines; esc: backslashes */
 struct scan { const char *base; size_t len; unsigned long long *stop, *nl, *esc; size_t cap; };
 bool scan_block(struct scan *ix, const char *base, size_t len);    /* false: out of memory */
+/* the vector code used: 0 SSE2 (or plain C), 1 AVX2, 2 AVX-512BW, the CPU's
+ * best unless a test asks for a lower one (want >= 0); -1 only asks */
+int scan_level(int want);
 void scan_free(struct scan *ix);
 
 /* parse.c; a reader's memo of the last TAI64N second it decoded (lines

@@ -360,7 +360,9 @@ static void test_scanned_block_parses_as_alone(void **st)
     "tcpserver: end 4711 status 256",
   };
   char block[1024];
-  for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+  int best = scan_level(-1);
+  for (int level = 0; level <= best; level++)           /* every vector code this CPU runs */
+  for (size_t i = 0; i < sizeof lines / sizeof *lines && scan_level(level) == level; i++) {
     size_t n = strlen(lines[i]);
     for (size_t at = 0; at < 64; at++) {
       for (int last = 0; last < 3; last++) {                   /* LF, CR LF, the block's end */
@@ -379,6 +381,46 @@ static void test_scanned_block_parses_as_alone(void **st)
       }
     }
   }
+  scan_level(best);
+}
+
+/* every vector code this CPU runs indexes the same bits as SSE2 does, on
+ * random bytes rich in spaces, newlines and backslashes, of every length
+ * up to a few words (the tail copied, past the end all stops) */
+static void test_scan_levels_agree(void **st)
+{
+  (void)st;
+  static const char alphabet[] = "  \n\\ax:'@";
+  char text[600];
+  unsigned seed = 12345;
+  for (size_t i = 0; i < sizeof text; i++) { seed = seed * 1103515245 + 12345; text[i] = alphabet[(seed >> 16) % 9]; }
+  int best = scan_level(-1);
+  for (size_t len = 0; len <= sizeof text - 8; len += len < 200 ? 1 : 37) {
+    struct scan want = { 0 };
+    scan_level(0);
+    assert_true(scan_block(&want, text + 3, len));
+    for (int level = 1; level <= best; level++) {
+      struct scan got = { 0 };
+      assert_int_equal(scan_level(level), level);
+      assert_true(scan_block(&got, text + 3, len));
+      for (size_t w = 0; w < len / 64 + 2; w++) {
+        assert_true(got.stop[w] == want.stop[w]);
+        assert_true(got.nl[w] == want.nl[w]);
+        assert_true(got.esc[w] == want.esc[w]);
+      }
+      scan_free(&got);
+    }
+    for (size_t b = 0; b < len; b++) {                    /* and SSE2 as the bytes say */
+      unsigned long long bit = 1ULL << (b % 64);
+      char c = text[3 + b];
+      assert_int_equal((want.stop[b / 64] & bit) != 0, c == ' ' || c == '\n');
+      assert_int_equal((want.nl[b / 64] & bit) != 0, c == '\n');
+      assert_int_equal((want.esc[b / 64] & bit) != 0, c == '\\');
+    }
+    assert_true(want.stop[len / 64] >> (len % 64) == ~0ULL >> (len % 64));
+    scan_free(&want);
+  }
+  scan_level(best);
 }
 
 int main(void)
@@ -387,7 +429,7 @@ int main(void)
     cmocka_unit_test(test_tcpserver_lines), cmocka_unit_test(test_tai64n_memo), cmocka_unit_test(test_numbers), cmocka_unit_test(test_decision_layouts),
     cmocka_unit_test(test_syslog_prefixes), cmocka_unit_test(test_hostile_lines),
     cmocka_unit_test(test_join_reuse_and_partial), cmocka_unit_test(test_chunks_join_as_one_log), cmocka_unit_test(test_rejections_by_ip),
-    cmocka_unit_test(test_scanned_block_parses_as_alone),
+    cmocka_unit_test(test_scanned_block_parses_as_alone), cmocka_unit_test(test_scan_levels_agree),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
