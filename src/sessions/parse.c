@@ -91,10 +91,14 @@ static inline bool lit(const char **p, const char *end, const char *s)
 {
   size_t n = strlen(s), left = (size_t)(end - *p);
   if (left < n) return false;
-  if (left >= 8 && n <= 16) {
+  if (left >= 8 && n <= 24) {
     unsigned long long w, mask = n >= 8 ? ~0ULL : (1ULL << (8 * n)) - 1;
     memcpy(&w, *p, 8);
     if ((w & mask) != word_of(s, n)) return false;
+    if (n > 16) {
+      memcpy(&w, *p + 8, 8);
+      if (w != word_of(s + 8, 8)) return false;
+    }
     if (n > 8) {                                         /* the last eight, overlapping */
       memcpy(&w, *p + n - 8, 8);
       if (w != word_of(s + n - 8, 8)) return false;
@@ -227,6 +231,19 @@ static inline __attribute__((always_inline)) bool has_escape(const struct scan *
   return (m & (~0ULL >> (63 - (to & 63)))) != 0;
 }
 
+/* a ':' within the first n bytes of p; the first eight (where a row's
+ * "Accept::" has it) at once */
+static bool has_colon(const char *p, size_t n)
+{
+  if (n >= 8) {
+    unsigned long long v;
+    memcpy(&v, p, 8);
+    v ^= 0x3a3a3a3a3a3a3a3aULL;
+    if ((v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL) return true;   /* a zero byte: a ':' */
+  }
+  return memchr(p, ':', n) != NULL;
+}
+
 /* a decision's field letter: its F_ index plus one, 0 for none */
 static const unsigned char field_kind1[256] = {
   ['S'] = F_IP + 1, ['P'] = F_PROTO + 1, ['H'] = F_HELO + 1, ['F'] = F_FROM + 1, ['T'] = F_TO + 1,
@@ -335,7 +352,9 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
     p = to_space(ix, p, end);
     l->rowlen = (size_t)(p - l->row);
     if (l->rowlen && l->row[l->rowlen - 1] == ':') l->rowlen--;     /* mxgate's layout */
-    if (!memchr(l->row, ':', l->rowlen)) return false;
+    if (!has_colon(l->row, l->rowlen)) return false;
+    for (int i = 0; i < 8; i++) l->f[i] = NULL;
+    for (int i = 0; i < 8; i++) l->flen[i] = 0;
     decision_fields(ix, p, end, l);
     l->kind = L_DECISION;
     return true;
@@ -356,8 +375,6 @@ bool parse_scanned(const struct scan *ix, const char *line, size_t n, struct log
   /* field by field: a whole-struct clear compiles to a slow string instruction */
   l->kind = L_NONE; l->ts = 0; l->host = ""; l->hostlen = 0; l->pid = 0; l->prog = NULL; l->status = 0; l->escaped = false;
   l->a = l->b = l->row = NULL; l->alen = l->blen = l->rowlen = 0;
-  for (int i = 0; i < 8; i++) l->f[i] = NULL;
-  for (int i = 0; i < 8; i++) l->flen[i] = 0;
   const char *p = prefix(line, end, l, &tai);
   if (p == end || !message(ix, p, end, l)) return false;
   if (tai && l->kind != L_STATUS) l->ts = tai64n(tai, m);      /* a status line's time is of no use */

@@ -33,7 +33,7 @@ struct logline {
   long status;
   /* decision */
   const char *row; size_t rowlen;       /* Action::Type::Condition */
-  const char *f[8]; size_t flen[8];     /* S, P, H, F, T, user, detail, (S host) */
+  const char *f[8]; size_t flen[8];     /* S, P, H, F, T, user, detail, (S host): L_DECISION only */
 };
 enum { F_IP, F_PROTO, F_HELO, F_FROM, F_TO, F_USER, F_DETAIL, F_SHOST };
 
