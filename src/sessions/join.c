@@ -238,7 +238,7 @@ static struct session *open_session(struct table *t, struct session **pp, const 
   s->arena = (struct arena *)(s + 1);
   *s->arena = (struct arena){ .cap = ARENA_FIRST };
   s->host = keep(s, l->host, host_len(l), l->escaped);
-  s->hostlen = strlen(s->host);
+  s->hostlen = s->host[0] ? strlen(s->host) : 0;
   s->ip = s->client_host = s->local = s->port = s->rbl = s->helo = s->proto = "";
   if (t->chunk && !t->seen_until && l->ts) t->seen_until = l->ts + IDLE_LIMIT + IDLE_LIMIT / 4;
   if (t->chunk && (!t->seen_until || l->ts <= t->seen_until)) first_sight(t, l, s);

@@ -141,7 +141,7 @@ static void csv(FILE *o, const struct session *s)
 
 void report_session(struct report *r, struct session *s)
 {
-  if (!filter_match(&r->filter, s)) return;
+  if (!r->stream && !filter_match(&r->filter, s)) return;      /* counting only: no filter */
   if (r->sum) summary_add(r->sum, s);
   if (r->quiet) return;
   if (r->format == FMT_JSON) json(r->out, s);
