@@ -96,6 +96,15 @@ static void copy_short(char *d, const char *s, size_t n)
   }
 }
 
+/* a == b for n bytes; a protocol name's four to eight in two reads each */
+static bool same_short(const char *a, const char *b, size_t n)
+{
+  unsigned x, y, u, v;
+  if (n < 4 || n > 8) return !memcmp(a, b, n);
+  memcpy(&x, a, 4); memcpy(&y, b, 4); memcpy(&u, a + n - 4, 4); memcpy(&v, b + n - 4, 4);
+  return x == y && u == v;
+}
+
 /* n bytes of p, unescaped, kept in the session's arena; "" for none */
 static const char *keep(struct session *s, const char *p, size_t n, bool escaped)
 {
@@ -297,7 +306,7 @@ __attribute__((noinline)) static void count_escaped(struct summary *sum, struct 
 static void count_event(struct session *s, const struct logline *l, struct report *r)
 {
   if (!s->ip[0] && l->f[F_IP]) s->ip = keep(s, l->f[F_IP], l->flen[F_IP], l->escaped);
-  if (l->f[F_PROTO] && (s->protolen != l->flen[F_PROTO] || memcmp(s->proto, l->f[F_PROTO], l->flen[F_PROTO]))) {
+  if (l->f[F_PROTO] && (s->protolen != l->flen[F_PROTO] || !same_short(s->proto, l->f[F_PROTO], l->flen[F_PROTO]))) {
     s->proto = keep(s, l->f[F_PROTO], l->flen[F_PROTO], l->escaped);
     s->protolen = strlen(s->proto);
   }
