@@ -78,16 +78,16 @@ static inline __attribute__((always_inline)) long num(const char **p, const char
 
 /* the first n (up to 8) bytes of s as a little-endian word: a constant
  * when s is a literal */
+#define BYTE_AT(s, i, n) ((i) < (n) ? (unsigned long long)(unsigned char)(s)[i] << (8 * (i)) : 0)
 static inline unsigned long long word_of(const char *s, size_t n)
 {
-  unsigned long long w = 0;
-  memcpy(&w, s, n < 8 ? n : 8);
-  return w;
+  return BYTE_AT(s, 0, n) | BYTE_AT(s, 1, n) | BYTE_AT(s, 2, n) | BYTE_AT(s, 3, n) | BYTE_AT(s, 4, n) |
+         BYTE_AT(s, 5, n) | BYTE_AT(s, 6, n) | BYTE_AT(s, 7, n);
 }
 
 /* the literal s at *p, stepped over. With eight bytes to read (a line is
  * followed by its newline or more of the block), compared a word at a time */
-static inline bool lit(const char **p, const char *end, const char *s)
+static inline __attribute__((always_inline)) bool lit(const char **p, const char *end, const char *s)
 {
   size_t n = strlen(s), left = (size_t)(end - *p);
   if (left < n) return false;
@@ -139,8 +139,9 @@ static inline __attribute__((always_inline)) unsigned long long hex8(const char 
   unsigned long long v;
   memcpy(&v, p, 8);
   v = (v & 0x0f0f0f0f0f0f0f0fULL) + 9 * ((v >> 6) & 0x0101010101010101ULL);
-  v = ((v & 0x0f000f000f000f00ULL) >> 8) | ((v & 0x000f000f000f000fULL) << 4);   /* a byte per two digits */
-  v = (v & 0xff) | ((v >> 8) & 0xff00) | ((v >> 16) & 0xff0000) | ((v >> 24) & 0xff000000);
+  v = ((v << 4) | (v >> 8)) & 0x00ff00ff00ff00ffULL;     /* a byte per two digits, in every other byte */
+  v = (v | (v >> 8)) & 0x0000ffff0000ffffULL;            /* packed: two bytes, four, ... */
+  v = (v | (v >> 16)) & 0xffffffffULL;
   return __builtin_bswap32((unsigned)v);
 }
 
