@@ -266,35 +266,51 @@ static const char *last_colon(const char *from, const char *to)
   return to > from ? to - 1 : NULL;
 }
 
-/* the fields of a decision, split at the stop bits of the index one after
- * the other (a field per bit, no search) */
+/* a walk over the stop bits of a line, a token (the bytes between two
+ * stops, maybe none) at a time */
+struct tokens { const char *base, *p, *end; const unsigned long long *stop; size_t w; unsigned long long m; };
+
+static inline __attribute__((always_inline)) void tokens_at(struct tokens *k, const struct scan *ix, const char *p,
+                                                            const char *end)
+{
+  size_t off = (size_t)(p - ix->base);
+  *k = (struct tokens){ ix->base, p, end, ix->stop, off >> 6, ix->stop[off >> 6] & (~0ULL << (off & 63)) };
+}
+
+/* the next token (*t, its length returned); false past the end */
+static inline __attribute__((always_inline)) bool token(struct tokens *k, const char **t, size_t *n)
+{
+  if (k->p >= k->end) return false;
+  while (!k->m) k->m = k->stop[++k->w];
+  const char *q = k->base + (k->w << 6) + __builtin_ctzll(k->m);
+  k->m &= k->m - 1;
+  if (q > k->end) q = k->end;
+  *t = k->p;
+  *n = (size_t)(q - k->p);
+  k->p = q + 1;
+  return true;
+}
+
+/* the fields of a decision, split at the stop bits of the index (a field
+ * per bit, no search) */
 static void decision_fields(const struct scan *ix, const char *p, const char *end, struct logline *l)
 {
-  size_t off = (size_t)(p - ix->base), w = off >> 6;
-  unsigned long long m = ix->stop[w] & (~0ULL << (off & 63));
-  bool user_next = false;                                /* after "?~": the quoted user */
-  while (p < end) {
-    while (!m) m = ix->stop[++w];
-    const char *t = p, *q = ix->base + (w << 6) + __builtin_ctzll(m);
-    m &= m - 1;
-    if (q > end) q = end;
-    size_t n = (size_t)(q - t);
-    p = q + 1;
-    if (!n) continue;                                    /* one of several spaces */
-    if (user_next) {
-      user_next = false;
-      if (n >= 2 && *t == '\'' && t[n - 1] == '\'') { l->f[F_USER] = t + 1; l->flen[F_USER] = n - 2; }
-      continue;
-    }
-    int k = n >= 2 && t[1] == ':' ? field_kind1[(unsigned char)t[0]] - 1 : -1;
-    if (k >= 0) {
-      l->f[k] = t + 2; l->flen[k] = n - 2;
-      if (k == F_IP) {                                  /* S:ip:host, the host after the last ':' */
+  struct tokens k;
+  const char *t;
+  size_t n;
+  tokens_at(&k, ix, p, end);
+  while (token(&k, &t, &n)) {
+    int f = n >= 2 && t[1] == ':' ? field_kind1[(unsigned char)t[0]] - 1 : -1;
+    if (f >= 0) {
+      l->f[f] = t + 2; l->flen[f] = n - 2;
+      if (f == F_IP) {                                  /* S:ip:host, the host after the last ':' */
         const char *c = last_colon(t + 2, t + n);
         if (c) { l->flen[F_IP] = (size_t)(c - (t + 2)); l->f[F_SHOST] = c + 1; l->flen[F_SHOST] = (size_t)(t + n - c - 1); }
       }
-    } else if (n == 2 && t[0] == '?' && t[1] == '~') {
-      user_next = true;
+    } else if (n == 2 && t[0] == '?' && t[1] == '~') {      /* the quoted user next */
+      bool more;
+      while ((more = token(&k, &t, &n)) && !n) continue;
+      if (more && n >= 2 && *t == '\'' && t[n - 1] == '\'') { l->f[F_USER] = t + 1; l->flen[F_USER] = n - 2; }
     } else if (n >= 2 && t[0] == '\'' && t[n - 1] == '\'') {
       l->f[F_DETAIL] = t + 1; l->flen[F_DETAIL] = n - 2;
     }
