@@ -82,11 +82,7 @@ static char *key_space(struct map *m, size_t len)
  * a new key is copied unless given as kept (its bytes outlive the map) */
 static struct entry *map_get_h(struct map *m, const char *key, size_t len, unsigned long h, char *kept)
 {
-  if (m->n * 2 >= m->cap) {
-    if (m->n >= MAP_MAX) {
-      size_t i = slot(m->e, m->tag, m->cap, key, len, h);
-      return m->tag[i] ? &m->e[i] : NULL;
-    }
+  if (m->n * 2 >= m->cap && m->n < MAP_MAX) {                   /* full maps stay below half their slots */
     size_t cap = m->cap ? m->cap * 2 : 256;                     /* a power of two */
     struct entry *e = zalloc(cap * sizeof *e);
     unsigned char *tag = zalloc(cap);
@@ -104,6 +100,7 @@ static struct entry *map_get_h(struct map *m, const char *key, size_t len, unsig
   size_t i = slot(m->e, m->tag, m->cap, key, len, h);
   struct entry *e = &m->e[i];
   if (!m->tag[i]) {
+    if (m->n >= MAP_MAX) return NULL;                          /* a new key: "(other)" */
     if (!kept) {
       if (!(kept = key_space(m, len))) return NULL;
       memcpy(kept, key, len);

@@ -320,6 +320,82 @@ static void test_rejections_by_ip(void **st)
   }
 }
 
+/* the summary of a log read line by line, counting as read or not */
+static char *summary_of(void (*write)(struct table *, struct report *), bool stream, bool prometheus)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *o = open_memstream(&buf, &len);
+  struct report r = { .out = o, .sum = summary_new(false), .quiet = true, .stream = stream };
+  struct table *t = table_new();
+  write(t, &r);
+  table_flush(t, &r);
+  table_free(t);
+  if (prometheus) summary_prometheus(r.sum, &r, o);
+  else summary_print(r.sum, &r, o);
+  summary_free(r.sum);
+  fclose(o);
+  return buf;
+}
+
+/* 300 rows, more than the row cache has slots, met in turn so that rows
+ * sharing a slot push each other out; the AUTH and queued rows among them */
+static void many_rows(struct table *t, struct report *r)
+{
+  char line[200];
+  feed(t, r, "tcpserver: pid 7 from 10.0.0.7");
+  for (int round = 0; round < 7; round++)
+    for (int i = 0; i < 300; i++)
+      if (round <= i % 7) {
+        snprintf(line, sizeof line, "qmail-smtpd: pid 7 Accept::T%d::C%d: S:10.0.0.7:unknown P:ESMTP H:h F:a@b T:c@d", i, i);
+        feed(t, r, line);
+      }
+  feed(t, r, "qmail-smtpd: pid 7 Accept::AUTH::plain: S:10.0.0.7:unknown P:ESMTPSA H:h ?~ 'alice'");
+  feed(t, r, "qmail-smtpd: pid 7 Reject::AUTH::plain: S:10.0.0.7:unknown P:ESMTPSA H:h ?~ 'bob'");
+  feed(t, r, "qmail-smtpd: pid 7 Accept::DATA::Queued: S:10.0.0.7:unknown P:ESMTPSA H:h F:a@b T:c@d 'qp 9'");
+  feed(t, r, "tcpserver: end 7 status 0");
+}
+
+/* a row per session past the rows map's 100,000: the new ones are
+ * "(other)", the ones it holds are still counted */
+static void too_many_rows(struct table *t, struct report *r)
+{
+  char line[200];
+  for (int i = 0; i < 100004; i++) {
+    feed(t, r, "tcpserver: pid 8 from 10.0.0.8");
+    snprintf(line, sizeof line, "qmail-smtpd: pid 8 Reject::R%d::C: S:10.0.0.8:unknown P:ESMTP H:h F:a@b T:c@d",
+             i < 100003 ? i : 5);
+    feed(t, r, line);
+    if (i >= 100000) feed(t, r, line);                    /* twice: "(other)" each time, or R5 twice */
+    feed(t, r, "tcpserver: end 8 status 0");
+  }
+}
+
+/* the summary's row counts, through its cache of rows: exact for every row
+ * whichever rows share a cache slot, as read or from the kept events; what
+ * each row is (a login, a queued message) told right */
+static void test_rows_counted_through_cache(void **st)
+{
+  (void)st;
+  for (int stream = 0; stream < 2; stream++) {
+    char *prom = summary_of(many_rows, stream, true), *text = summary_of(many_rows, stream, false);
+    char want[200];
+    for (int i = 0; i < 300; i++) {
+      snprintf(want, sizeof want, "{action=\"Accept\",type=\"T%d\",condition=\"C%d\"} %d\n", i, i, i % 7 + 1);
+      assert_non_null(strstr(prom, want));
+    }
+    assert_non_null(strstr(prom, "mxgate_sessions_total{outcome=\"accepted\"} 1\n"));
+    assert_non_null(strstr(text, "\n         1 / 0         alice\n         0 / 1         bob\n"));
+    assert_non_null(strstr(text, "decisions: 1199 Accept, 1 Reject, 0 Deferred"));    /* 1197 + the login + the queued */
+    free(prom);
+    free(text);
+    text = summary_of(too_many_rows, stream, false);
+    assert_non_null(strstr(text, "         3  Reject::R5::C\n"));
+    assert_non_null(strstr(text, "         6  (other)\n"));
+    free(text);
+  }
+}
+
 /* the same fields, as offsets from each line's start */
 static void same_parse(const struct logline *a, const char *la, const struct logline *b, const char *lb)
 {
@@ -430,6 +506,7 @@ int main(void)
     cmocka_unit_test(test_syslog_prefixes), cmocka_unit_test(test_hostile_lines),
     cmocka_unit_test(test_join_reuse_and_partial), cmocka_unit_test(test_chunks_join_as_one_log), cmocka_unit_test(test_rejections_by_ip),
     cmocka_unit_test(test_scanned_block_parses_as_alone), cmocka_unit_test(test_scan_levels_agree),
+    cmocka_unit_test(test_rows_counted_through_cache),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
