@@ -106,8 +106,9 @@ static bool same_short(const char *a, const char *b, size_t n)
 }
 
 /* n bytes of p, unescaped, kept in the session's arena; "" for none */
-static const char *keep(struct session *s, const char *p, size_t n, bool escaped)
+static const char *keep_n(struct session *s, const char *p, size_t n, bool escaped, size_t *kept)
 {
+  *kept = 0;
   if (!p || !n) return "";
   if (n > FIELD_MAX - 1) n = FIELD_MAX - 1;
   struct arena *a = s->arena;
@@ -119,9 +120,17 @@ static const char *keep(struct session *s, const char *p, size_t n, bool escaped
     s->arena = a = b;
   }
   char *out = a->data + a->used;
-  if (escaped) a->used += unescape(p, n, out, n + 1) + 1;
-  else { copy_short(out, p, n); out[n] = 0; a->used += n + 1; }
+  if (escaped) n = unescape(p, n, out, n + 1);
+  else { copy_short(out, p, n); out[n] = 0; }
+  a->used += n + 1;
+  *kept = n;
   return out;
+}
+
+static const char *keep(struct session *s, const char *p, size_t n, bool escaped)
+{
+  size_t kept;
+  return keep_n(s, p, n, escaped, &kept);
 }
 
 static void session_free(struct session *s)
@@ -307,8 +316,7 @@ static void count_event(struct session *s, const struct logline *l, struct repor
 {
   if (!s->ip[0] && l->f[F_IP]) s->ip = keep(s, l->f[F_IP], l->flen[F_IP], l->escaped);
   if (l->f[F_PROTO] && (s->protolen != l->flen[F_PROTO] || !same_short(s->proto, l->f[F_PROTO], l->flen[F_PROTO]))) {
-    s->proto = keep(s, l->f[F_PROTO], l->flen[F_PROTO], l->escaped);
-    s->protolen = strlen(s->proto);
+    s->proto = keep_n(s, l->f[F_PROTO], l->flen[F_PROTO], l->escaped, &s->protolen);
   }
   struct decision d = { .ts = l->ts, .row = l->row, .from = l->f[F_FROM], .to = l->f[F_TO], .user = l->f[F_USER] };
   d.rowlen = counted(&d.row, l->rowlen);

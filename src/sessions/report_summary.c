@@ -168,7 +168,8 @@ static void html_text(str *o, const char *s)
 static void ip_hash(struct summary *sum, struct session *s)
 {
   const char *ip = s->ip[0] ? s->ip : "?";
-  s->iphash = hash(ip, strlen(ip));
+  s->iplen = strlen(ip);
+  s->iphash = hash(ip, s->iplen);
   s->iphash_of = s->ip;
   map_prefetch(&sum->bad_ip, s->iphash);
 }
@@ -260,8 +261,8 @@ void summary_add(struct summary *sum, struct session *s)
   }
   if (s->rejections) {                   /* one lookup per session, not per refusal: the IP map is the large one */
     const char *ip = s->ip[0] ? s->ip : "?";
-    size_t len = strlen(ip);
-    count_n(&sum->bad_ip, ip, len, s->iphash_of == s->ip ? s->iphash : hash(ip, len), s->rejections, 0);
+    if (s->iphash_of != s->ip) ip_hash(sum, s);
+    count_n(&sum->bad_ip, ip, s->iplen, s->iphash, s->rejections, 0);
   }
   bool accepted = s->queued | s->login, rejected = (!accepted) & (s->rejected | rbl | s->denied);
   sum->accepted += accepted;

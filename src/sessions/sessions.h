@@ -81,7 +81,8 @@ struct session {
   long status;                   /* raw wait status, -1 unknown */
   const char *ip, *client_host, *local, *port, *rbl, *helo, *proto;
   size_t protolen;
-  unsigned long iphash;          /* the summary's hash of ip, when iphash_of is ip */
+  unsigned long iphash;          /* the summary's hash of ip (and its length), when iphash_of is ip */
+  size_t iplen;
   const char *iphash_of;
   struct event *ev;
   size_t nev, cap, dropped;
