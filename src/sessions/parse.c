@@ -323,6 +323,13 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
   if ((*p == 't' && lit(&p, end, "tcpserver: ")) || (*p == 's' && lit(&p, end, "sslserver: "))) {
     l->prog = "tcpserver";
     if (p < end && *p == 's' && lit(&p, end, "status: ")) { l->kind = L_STATUS; return true; }
+    if (p < end && *p == 'e' && lit(&p, end, "end ")) {    /* numbers only: no escapes to look for */
+      l->pid = num(&p, end);
+      l->kind = L_END;
+      if (!lit(&p, end, " status ")) return false;
+      l->status = num(&p, end);
+      return true;
+    }
     l->escaped = has_escape(ix, p, end);                /* the message's fields; not the prefix */
     if (lit(&p, end, "pid ")) {
       l->pid = num(&p, end);
@@ -331,15 +338,10 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
       l->kind = L_OPEN;
       return true;
     }
-    enum line_kind k = lit(&p, end, "ok ") ? L_OK : lit(&p, end, "deny ") ? L_DENY : lit(&p, end, "end ") ? L_END : L_NONE;
+    enum line_kind k = lit(&p, end, "ok ") ? L_OK : lit(&p, end, "deny ") ? L_DENY : L_NONE;
     if (k == L_NONE) return false;
     l->pid = num(&p, end);
     l->kind = k;
-    if (k == L_END) {
-      if (!lit(&p, end, " status ")) return false;
-      l->status = num(&p, end);
-      return true;
-    }
     if (!lit(&p, end, " ")) return false;
     l->a = p;
     p = to_space(ix, p, end);
