@@ -171,6 +171,11 @@ static inline struct session **find_key(struct table *t, const char *host, size_
 
 static inline struct session **find(struct table *t, const struct logline *l)
 {
+  if (!l->hostlen) {                                     /* no syslog host: the pid alone */
+    struct session **pp = &t->b[key_hash("", 0, l->pid) % BUCKETS];
+    while (*pp && ((*pp)->pid != l->pid || (*pp)->hostlen)) pp = &(*pp)->next;
+    return pp;
+  }
   return find_key(t, l->host, host_len(l), l->pid);
 }
 
