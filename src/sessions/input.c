@@ -69,7 +69,7 @@ static void lines(struct reader *rd, struct table *t, struct report *r, bool eof
 /* the lines of bytes [off, end) of fd, read in READ blocks */
 static void read_range(int fd, off_t off, off_t end, struct table *t, struct report *r)
 {
-  struct reader rd = { .buf = malloc(BUF) };
+  struct reader rd = { .buf = malloc(BUF), .memo.seconds = r->stream };
   if (!rd.buf) return;
   while (off < end) {
     size_t want = BUF - rd.len < READ ? BUF - rd.len : READ;
@@ -172,7 +172,7 @@ static int read_file(const char *path, struct table *t, struct report *r, bool f
   gzFile gz = gzdopen(fd, "rb");
   if (!gz) { close(fd); return -1; }
   gzbuffer(gz, 1 << 18);
-  struct reader rd = { .buf = malloc(BUF) };
+  struct reader rd = { .buf = malloc(BUF), .memo.seconds = r->stream };
   for (;;) {
     int n = gzread(gz, rd.buf + rd.len, (unsigned)(BUF - rd.len < READ ? BUF - rd.len : READ));
     if (n < 0) break;

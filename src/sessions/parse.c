@@ -156,6 +156,7 @@ static double tai64n(const char *p, struct parse_memo *m)
     sec = (double)(long long)((hex8(p + 1) << 32 | hex8(p + 9)) - 4611686018427387914ULL);
     if (m) { memcpy(m->tai_sec, p + 1, 16); m->sec = sec; }
   }
+  if (m && m->seconds) return sec;
   return sec + (double)(unsigned)hex8(p + 17) * 1e-9;
 }
 

@@ -52,9 +52,11 @@ void scan_free(struct scan *ix);
 
 /* parse.c; a reader's memo of the last TAI64N second it decoded (lines
  * come many to a second), zeroed before its first line; NULL for none.
+ * seconds: a TAI64N stamp is read to its second only (when only counting:
+ * the summary counts by hour, sessions are evicted after an hour).
  * parse_scanned: a line of a scanned block (no newline in p[0..n));
  * parse_line: any line, scanned on its own */
-struct parse_memo { char tai_sec[16]; double sec; };
+struct parse_memo { char tai_sec[16]; double sec; bool seconds; };
 bool parse_scanned(const struct scan *ix, const char *p, size_t n, struct logline *l, struct parse_memo *m);
 bool parse_line(const char *p, size_t n, struct logline *l, struct parse_memo *m);
 /* \xHH decoding into out (cut at cap - 1) */

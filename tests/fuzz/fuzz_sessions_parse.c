@@ -12,7 +12,7 @@
 /* line by line, each scanned on its own (parse_line) */
 static void feed(struct table *t, struct report *r, const char *p, const char *end)
 {
-  struct parse_memo memo = { { 0 }, 0 };
+  struct parse_memo memo = { { 0 }, 0, false };
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -33,7 +33,7 @@ static void feed_block(struct table *t, struct report *r, const char *p, const c
   if (!copy) return;
   memcpy(copy, p, len);
   if (scan_block(&ix, copy, len)) {
-    struct parse_memo memo = { { 0 }, 0 };
+    struct parse_memo memo = { { 0 }, 0, false };
     size_t start = 0;
     for (size_t w = 0; w <= len / 64; w++)
       for (unsigned long long m = ix.nl[w]; m; m &= m - 1) {

@@ -55,7 +55,7 @@ static void test_tai64n_memo(void **st)
     "@400000006563a2b1000003e8 tcpserver: pid 3 from 192.0.2.9",
     "@400000006563a2b1 short",
   };
-  struct parse_memo memo = { { 0 }, 0 };
+  struct parse_memo memo = { { 0 }, 0, false };
   for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
     struct logline with, without;
     bool a = parse_line(lines[i], strlen(lines[i]), &with, &memo), b = parse_line(lines[i], strlen(lines[i]), &without, NULL);
@@ -63,6 +63,15 @@ static void test_tai64n_memo(void **st)
     assert_true(with.ts == without.ts);
   }
   assert_true(L(lines[1]).ts - L(lines[0]).ts > 0.8 && L(lines[2]).ts - L(lines[1]).ts < 0.01);
+  /* when only counting, a stamp is read to its second */
+  struct parse_memo secs = { .seconds = true };
+  for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+    struct logline whole, exact;
+    bool a = parse_line(lines[i], strlen(lines[i]), &whole, &secs), b = parse_line(lines[i], strlen(lines[i]), &exact, NULL);
+    assert_int_equal(a, b);
+    assert_true(whole.ts == (double)(long long)whole.ts);        /* the second (a double rounds .999999999 up) */
+    assert_true(exact.ts - whole.ts >= 0 && exact.ts - whole.ts <= 1);
+  }
 }
 
 /* pids and statuses of every length, with what may follow them */
