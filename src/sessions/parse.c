@@ -13,9 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 /* a hex digit's value plus one, 0 for anything else (a table: this is the hot path) */
 static const unsigned char hex1[256] = {
@@ -85,8 +82,8 @@ static inline unsigned long long word_of(const char *s, size_t n)
          BYTE_AT(s, 5, n) | BYTE_AT(s, 6, n) | BYTE_AT(s, 7, n);
 }
 
-/* the literal s at *p, stepped over. With eight bytes to read (a line is
- * followed by its newline or more of the block), compared a word at a time */
+/* the literal s at *p, stepped over. With eight bytes of the line left,
+ * compared a word at a time (the words of s are constants once inlined) */
 static inline __attribute__((always_inline)) bool lit(const char **p, const char *end, const char *s)
 {
   size_t n = strlen(s), left = (size_t)(end - *p);
