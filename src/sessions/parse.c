@@ -266,21 +266,22 @@ static const char *last_colon(const char *from, const char *to)
 
 /* a walk over the stop bits of a line, a token (the bytes between two
  * stops, maybe none) at a time */
-struct tokens { const char *base, *p, *end; const unsigned long long *stop; size_t w; unsigned long long m; };
+struct tokens { const char *word, *p, *end; const unsigned long long *stop; unsigned long long m; };   /* word: of stop[0] */
 
 static inline __attribute__((always_inline)) void tokens_at(struct tokens *k, const struct scan *ix, const char *p,
                                                             const char *end)
 {
   size_t off = (size_t)(p - ix->base);
-  *k = (struct tokens){ ix->base, p, end, ix->stop, off >> 6, ix->stop[off >> 6] & (~0ULL << (off & 63)) };
+  *k = (struct tokens){ ix->base + (off & ~(size_t)63), p, end, ix->stop + (off >> 6),
+                        ix->stop[off >> 6] & (~0ULL << (off & 63)) };
 }
 
 /* the next token (*t, its length returned); false past the end */
 static inline __attribute__((always_inline)) bool token(struct tokens *k, const char **t, size_t *n)
 {
   if (k->p >= k->end) return false;
-  while (!k->m) k->m = k->stop[++k->w];
-  const char *q = k->base + (k->w << 6) + __builtin_ctzll(k->m);
+  while (!k->m) { k->m = *++k->stop; k->word += 64; }
+  const char *q = k->word + __builtin_ctzll(k->m);
   k->m &= k->m - 1;
   if (q > k->end) q = k->end;
   *t = k->p;
@@ -296,7 +297,7 @@ static void decision_fields(const struct scan *ix, const char *p, const char *en
   struct tokens k;
   const char *t;
   size_t n;
-  tokens_at(&k, ix, p, end);
+  tokens_at(&k, ix, p < end ? p + 1 : p, end);          /* past the space after the row */
   while (token(&k, &t, &n)) {
     int f = n >= 2 && t[1] == ':' ? field_kind1[(unsigned char)t[0]] - 1 : -1;
     if (f >= 0) {
