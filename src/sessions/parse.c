@@ -299,10 +299,10 @@ static void decision_fields(const struct scan *ix, const char *p, const char *en
   size_t n;
   tokens_at(&k, ix, p < end ? p + 1 : p, end);          /* past the space after the row */
   while (token(&k, &t, &n)) {
-    int f = n >= 2 && t[1] == ':' ? field_kind1[(unsigned char)t[0]] - 1 : -1;
-    if (f >= 0) {
-      l->f[f] = t + 2; l->flen[f] = n - 2;
-      if (f == F_IP) {                                  /* S:ip:host, the host after the last ':' */
+    unsigned f1 = n >= 2 && t[1] == ':' ? field_kind1[(unsigned char)t[0]] : 0;     /* the field's index plus one */
+    if (f1) {
+      l->f[f1 - 1] = t + 2; l->flen[f1 - 1] = n - 2;
+      if (f1 == F_IP + 1) {                             /* S:ip:host, the host after the last ':' */
         const char *c = last_colon(t + 2, t + n);
         if (c) { l->flen[F_IP] = (size_t)(c - (t + 2)); l->f[F_SHOST] = c + 1; l->flen[F_SHOST] = (size_t)(t + n - c - 1); }
       }
