@@ -184,7 +184,7 @@ static inline struct session **find(struct table *t, const struct logline *l)
  * missed the cache for each of them */
 #define PIDBITS (1L << 22)
 
-static bool in_bitmap(const char *host, size_t hostlen, long pid) { (void)host; return !hostlen && pid >= 0 && pid < PIDBITS; }
+static bool in_bitmap(size_t hostlen, long pid) { return !hostlen && pid >= 0 && pid < PIDBITS; }
 
 /* the chunk's entry for pid in its map, or the empty slot where it goes */
 static struct seen *seen_slot(struct table *t, const char *host, size_t hl, long pid)
@@ -225,7 +225,7 @@ static void first_sight(struct table *t, const struct logline *l, struct session
 {
   size_t hl = host_len(l);
   bool orphan = l->kind != L_OPEN;
-  if (in_bitmap(l->host, hl, l->pid)) {
+  if (in_bitmap(hl, l->pid)) {
     if (!t->pidbits && !(t->pidbits = zalloc(PIDBITS / 8))) return;
     unsigned long long bit = 1ULL << (l->pid & 63), *w = &t->pidbits[l->pid >> 6];
     if (*w & bit) return;
@@ -241,7 +241,7 @@ static void first_sight(struct table *t, const struct logline *l, struct session
 static struct seen *seen_get(struct table *t, const struct session *s)
 {
   static struct seen opened;                             /* read only: orphan stays NULL */
-  if (in_bitmap(s->host, s->hostlen, s->pid)) {
+  if (in_bitmap(s->hostlen, s->pid)) {
     if (!t->pidbits || !(t->pidbits[s->pid >> 6] & 1ULL << (s->pid & 63))) return NULL;
     if (!t->seencap) return &opened;
     struct seen *e = seen_slot(t, s->host, s->hostlen, s->pid);
