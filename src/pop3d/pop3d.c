@@ -97,6 +97,7 @@ static void cmd_top(struct pop3 *p, const char *arg)
   char *end;
   if (!sp || (size_t)(sp - arg) >= sizeof num) { say(p, "-ERR syntax: TOP msg n"); return; }
   snprintf(num, sizeof num, "%.*s", (int)(sp - arg), arg);
+  if (sp[1] < '0' || sp[1] > '9') { say(p, "-ERR syntax: TOP msg n"); return; }   /* a count, digits only */
   long lines = strtol(sp + 1, &end, 10);
   if (*end || lines < 0) { say(p, "-ERR syntax: TOP msg n"); return; }
   struct message *m = msg_arg(p, num);

@@ -84,6 +84,29 @@ def test_user_pass_rows_and_byte_for_byte():
         srv.stop(); home.cleanup()
 
 
+def test_top_needs_a_line_count():
+    """TOP msg n: n is digits; an empty, signed or spaced count is a syntax
+    error, not zero lines"""
+    home = pop_home()
+    deliver(home)
+    srv = popd(home)
+    try:
+        p = poplib.POP3("127.0.0.1", srv.port, timeout=10)
+        p.user("alice")
+        p.pass_("alice-pw")
+        for bad in ("TOP 1 ", "TOP 1", "TOP 1 +2", "TOP 1  2", "TOP 1 -1", "TOP 1 2x"):
+            try:
+                p._shortcmd(bad)
+                assert False, f"{bad!r} accepted"
+            except poplib.error_proto as e:
+                assert str(e).startswith("b'-ERR syntax"), (bad, e)
+        resp, lines, octets = p.top(1, 0)
+        assert resp.startswith(b"+OK") and lines[0].startswith(b"Return-Path:") and lines[-1] == b"", lines
+        p.quit()
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_apop_rows():
     home = pop_home()
     srv = popd(home, {"POP3AUTH": "+apop"})
