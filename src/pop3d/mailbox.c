@@ -73,7 +73,7 @@ int mailbox_open(struct mailbox *mb)
       if (!m) { closedir(d); return -1; }
       mb->m = m; mb->cap = cap;
     }
-    mb->m[mb->n++] = (struct message){ strdup(de->d_name), size, false };
+    mb->m[mb->n++] = (struct message){ strdup(de->d_name), size, false, false };
   }
   closedir(d);
   if (mb->n) qsort(mb->m, mb->n, sizeof *mb->m, by_name);
@@ -87,9 +87,16 @@ void mailbox_free(struct mailbox *mb)
   memset(mb, 0, sizeof *mb);
 }
 
+/* the length of a name's unique part, before its ':' and flags */
+static size_t uid_len(const char *name)
+{
+  const char *colon = strchr(name, ':');
+  return colon ? (size_t)(colon - name) : strlen(name);
+}
+
 void mailbox_uid(const struct message *m, char *buf, size_t cap)
 {
-  size_t n = strcspn(m->name, ":");
+  size_t n = uid_len(m->name);
   if (n > 70) n = 70;                       /* RFC 1939: 1 to 70 characters */
   snprintf(buf, cap, "%.*s", (int)n, m->name);
 }
@@ -135,14 +142,42 @@ done:
   return 0;
 }
 
+/* deleted messages whose file had gone (m->moved): another program may
+ * have renamed it, changing the flags after its ':' (a client marking it
+ * seen), so cur/ is searched once for their unique names; the number that
+ * could not be removed */
+static size_t expunge_moved(struct mailbox *mb, size_t moved)
+{
+  DIR *d = opendir("cur");
+  struct dirent *de;
+  char path[600];
+  size_t failed = 0;
+  while (d && moved && (de = readdir(d))) {
+    size_t n = uid_len(de->d_name);
+    for (size_t i = 0; i < mb->n; i++) {
+      struct message *m = &mb->m[i];
+      if (!m->moved || uid_len(m->name) != n || memcmp(m->name, de->d_name, n)) continue;
+      snprintf(path, sizeof path, "cur/%s", de->d_name);
+      if (unlink(path) < 0 && errno != ENOENT) failed++;
+      m->moved = false;
+      moved--;
+      break;
+    }
+  }
+  if (d) closedir(d);
+  return failed;                             /* what is still not found was removed by another session */
+}
+
 size_t mailbox_expunge(struct mailbox *mb)
 {
   char path[600];
-  size_t failed = 0;
+  size_t failed = 0, moved = 0;
   for (size_t i = 0; i < mb->n; i++) {
     if (!mb->m[i].deleted) continue;
     snprintf(path, sizeof path, "cur/%s", mb->m[i].name);
-    if (unlink(path) < 0 && errno != ENOENT) failed++;
+    if (unlink(path) == 0) continue;
+    if (errno != ENOENT) failed++;
+    else { mb->m[i].moved = true; moved++; }
   }
-  return failed;
+  return failed + (moved ? expunge_moved(mb, moved) : 0);
 }

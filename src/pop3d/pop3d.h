@@ -11,6 +11,7 @@ struct message {
   char *name;            /* cur/NAME */
   off_t octets;          /* size as sent: every line ending in CRLF */
   bool deleted;
+  bool moved;            /* deleted, and its file was gone at QUIT */
 };
 
 struct mailbox {

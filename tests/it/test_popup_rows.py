@@ -201,6 +201,28 @@ def test_message_deleted_by_another_session_and_big_maildir():
         srv.stop(); home.cleanup()
 
 
+def test_deleted_message_renamed_by_another_program_is_removed():
+    """DELE, then another program marks the message seen (NAME:2, becomes
+    NAME:2,S) before QUIT: the message is still removed, found by its unique
+    name; the other message stays"""
+    home = pop_home()
+    deliver(home, n=2)
+    srv = popd(home)
+    try:
+        p = poplib.POP3("127.0.0.1", srv.port, timeout=10)
+        p.user("alice")
+        p.pass_("alice-pw")
+        uid = p.uidl(1).split()[2].decode()
+        p.dele(1)
+        cur = os.path.join(home.maildirs["alice"], "cur")
+        os.rename(os.path.join(cur, uid + ":2,"), os.path.join(cur, uid + ":2,S"))
+        assert p.quit().startswith(b"+OK")
+        left = os.listdir(cur)
+        assert len(left) == 1 and not left[0].startswith(uid), left
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_curl_and_fetchmail():
     home = pop_home()
     deliver(home)
