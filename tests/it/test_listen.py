@@ -266,8 +266,11 @@ def test_sigterm_to_every_process_still_commits_running_sessions():
             r = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
             family += [int(p) for p in r.stdout.split()]
         assert len(family) >= 4, family                      # listener, committer, two workers
-        for pid in family:
-            os.kill(pid, signal.SIGTERM)
+        for pid in family:                                   # as systemd: every process still there
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:                       # an idle worker the listener's TERM already ended
+                pass
         time.sleep(0.3)
         assert c.cmd("MAIL FROM:<s@remote.test>")[0] == 250
         assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
