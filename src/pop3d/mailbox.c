@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 static int by_name(const void *a, const void *b)
 {
@@ -94,11 +95,23 @@ static size_t uid_len(const char *name)
   return colon ? (size_t)(colon - name) : strlen(name);
 }
 
+/* RFC 1939: a UIDL is 1 to 70 characters from 0x21 to 0x7E. A unique
+ * name that is one is its own UIDL (as qmail-pop3d's); any other (longer,
+ * or with a space or a byte past ASCII) is told by the first 20 bytes of
+ * its SHA-256 in hex: cutting such names could give two messages one UIDL,
+ * and a client keeping mail on the server would then skip one */
 void mailbox_uid(const struct message *m, char *buf, size_t cap)
 {
   size_t n = uid_len(m->name);
-  if (n > 70) n = 70;                       /* RFC 1939: 1 to 70 characters */
-  snprintf(buf, cap, "%.*s", (int)n, m->name);
+  bool plain = n >= 1 && n <= 70;
+  for (size_t i = 0; plain && i < n; i++) plain = m->name[i] >= 0x21 && m->name[i] <= 0x7e;
+  if (plain) { snprintf(buf, cap, "%.*s", (int)n, m->name); return; }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned mdlen = 0;
+  if (!EVP_Digest(m->name, n, md, &mdlen, EVP_sha256(), NULL) || mdlen < 20) mdlen = 0;
+  size_t o = 0;
+  for (unsigned i = 0; i < 20 && i < mdlen && o + 2 < cap; i++) o += (size_t)snprintf(buf + o, cap - o, "%02x", md[i]);
+  if (!o) snprintf(buf, cap, "%.*s", (int)(n > 70 ? 70 : n), m->name);    /* no digest: the old cut */
 }
 
 int mailbox_send(const struct message *m, struct io_out *out, long body_lines)

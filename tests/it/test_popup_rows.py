@@ -223,6 +223,39 @@ def test_deleted_message_renamed_by_another_program_is_removed():
         srv.stop(); home.cleanup()
 
 
+def test_uidls_are_valid_and_distinct_whatever_the_file_names():
+    """RFC 1939: UIDLs are 1 to 70 characters from 0x21 to 0x7E and tell
+    messages apart. Names too long (two sharing their first 70 bytes), with
+    a space or with UTF-8 get UIDLs that are, the same in the next session;
+    an ordinary name is its own UIDL"""
+    home = pop_home()
+    deliver(home)
+    new = os.path.join(home.maildirs["alice"], "new")
+    long = "1700000000.M1P1." + "x" * 80
+    odd = [long + "a.host", long + "b.host", "1700000001.M2P2.two words", "1700000002.M3P3.hôte"]
+    for i, name in enumerate(odd):
+        with open(os.path.join(new, name).encode(), "wb") as fh:
+            fh.write(b"Subject: odd %d\n\nbody\n" % i)
+    srv = popd(home)
+    try:
+        seen = []
+        for _ in range(2):
+            p = poplib.POP3("127.0.0.1", srv.port, timeout=10)
+            p.user("alice")
+            p.pass_("alice-pw")
+            uids = [l.split()[1] for l in p.uidl()[1]]
+            p.quit()
+            assert len(uids) == 5 and len(set(uids)) == 5, uids
+            assert all(1 <= len(u) <= 70 and all(0x21 <= c <= 0x7e for c in u) for u in uids), uids
+            seen.append(uids)
+        assert seen[0] == seen[1]
+        names = sorted(n.split(":")[0] for n in os.listdir(os.path.join(home.maildirs["alice"], "cur")))
+        plain = [n for n in names if n not in odd]
+        assert len(plain) == 1 and plain[0].encode() in seen[0], (plain, seen[0])
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_curl_and_fetchmail():
     home = pop_home()
     deliver(home)
