@@ -54,7 +54,8 @@ void unique_name(char *buf, size_t cap)
   gethostname(host, sizeof host - 1);
   for (char *h = host; *h; h++) if (*h == '/' || *h == ':') *h = '_';
   gettimeofday(&tv, NULL);
-  snprintf(buf, cap, "%lld.M%ldP%ldQ%u.%s", (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(), ++seq, host);
+  /* the microseconds in six digits: within a second, name order is delivery order */
+  snprintf(buf, cap, "%lld.M%06ldP%ldQ%u.%s", (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(), ++seq, host);
 }
 
 static bool put(int fd, const char *s)
