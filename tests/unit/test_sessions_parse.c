@@ -312,7 +312,7 @@ static char *summary_of(void (*write)(struct table *, struct report *), bool str
   return buf;
 }
 
-/* refusals from three clients, one of them in a session without its end */
+/* refusals from three clients: a whole session, one without its end, one without either */
 static void refusals(struct table *t, struct report *r)
 {
   static const char *log[] = {
