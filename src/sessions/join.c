@@ -426,10 +426,12 @@ static void join_sessions(struct session *o, struct session *a)
   o->denied |= a->denied;
   o->queued |= a->queued; o->login |= a->login; o->rejected |= a->rejected; o->deferred |= a->deferred;
   o->rejections += a->rejections;
+  /* as in one pass: the IP and client host are the first ones a line gave
+   * (a's, where it has them); the others the last ones (o's, where it has them) */
   const char **f[] = { &o->ip, &o->client_host, &o->local, &o->port, &o->rbl, &o->helo, &o->proto };
   const char *g[] = { a->ip, a->client_host, a->local, a->port, a->rbl, a->helo, a->proto };
   for (size_t i = 0; i < sizeof f / sizeof *f; i++)
-    if (!(*f[i])[0]) *f[i] = g[i];
+    if (!(*f[i])[0] || (i < 2 && g[i][0])) *f[i] = g[i];
   o->protolen = strlen(o->proto);
   /* a's strings move with their blocks; its first block lives inside a, so it is copied */
   struct arena *first = (struct arena *)(a + 1), *tail = NULL;
