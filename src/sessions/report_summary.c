@@ -190,12 +190,12 @@ static size_t row_index(const char *row, size_t len)
 static const struct rowkind *row_of(struct summary *sum, const char *row, size_t len)
 {
   struct rowkind *k = &sum->rowcache[row_index(row, len)];
-  if (k->e && k->cap == sum->rows.cap && k->len == len && same_bytes(k->key, row, len)) return k;
+  if (k->e && k->cap == sum->rows.cap && k->len == len && same_bytes(k->e->key, row, len)) return k;
   int a = action_of(row, len);
   if (a < 0) return NULL;
   struct entry *e = map_get(&sum->rows, row, len);
   if (!e) k = &sum->rowspare;                              /* the map is full: counted as (other) */
-  *k = (struct rowkind){ e ? e->key : NULL, len, sum->rows.cap, e, a,
+  *k = (struct rowkind){ len, sum->rows.cap, e, a,
                          len == 20 && !memcmp(row, "Accept::DATA::Queued", 20), starts(row, len, "Accept::AUTH::", 14),
                          starts(row, len, "Reject::AUTH::", 14) };
   return k;

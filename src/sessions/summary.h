@@ -11,7 +11,7 @@ struct map { struct entry *e; unsigned char *tag; size_t n, cap; unsigned long o
 
 /* a row as the summary counts it: its entry in the rows map (while the
  * map has cap slots: a larger map has moved its entries) and what it is */
-struct rowkind { const char *key; size_t len, cap; struct entry *e; int action; bool queued, auth_ok, auth_bad; };
+struct rowkind { size_t len, cap; struct entry *e; int action; bool queued, auth_ok, auth_bad; };
 #define ROWCACHE 256
 
 struct summary {
