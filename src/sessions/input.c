@@ -101,10 +101,14 @@ static off_t line_start(int fd, off_t off, off_t end)
 
 struct chunk { int fd; off_t off, end; struct table *t; struct report r; pthread_t tid; bool threaded; };
 
+/* a chunk's thread: its table and summary are made here, while the main
+ * thread is already reading the first chunk */
 static void *chunk_main(void *arg)
 {
   struct chunk *c = arg;
-  read_range(c->fd, c->off, c->end, c->t, &c->r);
+  c->r.sum = summary_new(false);
+  c->t = table_new_chunk();
+  if (c->t && c->r.sum) read_range(c->fd, c->off, c->end, c->t, &c->r);
   return NULL;
 }
 
@@ -127,16 +131,15 @@ static bool parallel(int fd, off_t off, off_t end, struct table *t, struct repor
     at = stop;
     if (!i) continue;
     c[i].r.lines = c[i].r.unrecognised = c[i].r.sessions = c[i].r.partial = 0;
-    c[i].r.sum = summary_new(false);
-    c[i].t = table_new_chunk();
-    c[i].threaded = c[i].t && c[i].r.sum && pthread_create(&c[i].tid, NULL, chunk_main, &c[i]) == 0;
+    c[i].r.sum = NULL;
+    c[i].threaded = pthread_create(&c[i].tid, NULL, chunk_main, &c[i]) == 0;
   }
   read_range(fd, c[0].off, c[0].end, t, r);
   for (size_t i = 1; i < k; i++) {
-    if (!c[i].threaded) {                                  /* no thread: read in turn, here */
+    if (c[i].threaded) pthread_join(c[i].tid, NULL);
+    if (!c[i].threaded || !c[i].t || !c[i].r.sum) {       /* no thread, or no memory for its table: read in turn, here */
       read_range(fd, c[i].off, c[i].end, t, r);
     } else {
-      pthread_join(c[i].tid, NULL);
       table_merge(t, c[i].t, r);
       r->lines += c[i].r.lines; r->unrecognised += c[i].r.unrecognised;
       r->sessions += c[i].r.sessions; r->partial += c[i].r.partial;
