@@ -287,7 +287,7 @@ static void add_event(struct session *s, const struct logline *l)
   e->from = keep(s, l->f[F_FROM], l->flen[F_FROM], l->escaped);
   e->to = keep(s, l->f[F_TO], l->flen[F_TO], l->escaped);
   e->user = keep(s, l->f[F_USER], l->flen[F_USER], l->escaped);
-  e->detail = keep(s, l->f[F_DETAIL], l->flen[F_DETAIL], l->escaped);
+  e->detail = keep(s, l->f[F_DETAIL], l->flen[F_DETAIL], l->detail_escaped);
   e->proto = keep(s, l->f[F_PROTO], l->flen[F_PROTO], l->escaped);
   if (e->helo[0]) s->helo = e->helo;
   if (e->proto[0]) { s->proto = e->proto; s->protolen = strlen(e->proto); }

@@ -345,11 +345,12 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
     l->a = p;
     p = to_space(ix, p, end);
     l->alen = (size_t)(p - l->a);
-    if (p < end) { l->b = p + 1; l->blen = (size_t)(end - p - 1); }
+    l->b = p < end ? p + 1 : NULL;
+    l->blen = p < end ? (size_t)(end - p - 1) : 0;
     return true;
   }
-  l->escaped = has_escape(ix, p, end);
   if (*p == 'r' && lit(&p, end, "rblsmtpd: ")) {
+    l->escaped = has_escape(ix, p, end);
     l->prog = "rblsmtpd";
     l->a = p;
     p = to_space(ix, p, end);
@@ -374,11 +375,15 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
     for (int i = 0; i < 8; i++) l->f[i] = NULL;
     for (int i = 0; i < 8; i++) l->flen[i] = 0;
     decision_fields(ix, p, end, l);
+    const char *d = l->f[F_DETAIL];                      /* escapes apart: the summary does not read the detail */
+    l->escaped = d ? has_escape(ix, l->row, d) || has_escape(ix, d + l->flen[F_DETAIL], end) : has_escape(ix, l->row, end);
+    l->detail_escaped = d && has_escape(ix, d, d + l->flen[F_DETAIL]);
     l->kind = L_DECISION;
     return true;
   }
   if (*p == 'm' && lit(&p, end, "mxgate-smtpd: pid ")) {
     l->prog = "mxgate-smtpd";
+    l->escaped = has_escape(ix, p, end);
     l->pid = num(&p, end);
     l->a = p; l->alen = (size_t)(end - p);
     l->kind = L_WARNING;
@@ -391,8 +396,9 @@ bool parse_scanned(const struct scan *ix, const char *line, size_t n, struct log
 {
   const char *end = line + n, *tai = NULL;
   /* field by field: a whole-struct clear compiles to a slow string instruction */
-  l->kind = L_NONE; l->ts = 0; l->host = ""; l->hostlen = 0; l->pid = 0; l->prog = NULL; l->status = 0; l->escaped = false;
-  l->a = l->b = l->row = NULL; l->alen = l->blen = l->rowlen = 0;
+  l->kind = L_NONE; l->ts = 0; l->host = ""; l->hostlen = 0; l->pid = 0; l->prog = NULL; l->escaped = false;
+  /* the fields of a kind (a, b, status, row, f) are set by the code that
+   * finds that kind: not cleared here for every line */
   const char *p = prefix(line, end, l, &tai);
   if (p == end || !message(ix, p, end, l)) return false;
   if (tai && l->kind != L_STATUS) l->ts = tai64n(tai, m);      /* a status line's time is of no use */
