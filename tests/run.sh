@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs the unit tests (cmocka binaries in BUILD/tests) and then the
-# integration tests (tests/it, real programs under real tcpserver), and
+# Runs the unit tests (cmocka binaries in BUILD/tests), a short run of
+# each fuzz harness, and then the integration tests (tests/it, real
+# programs under real tcpserver), and
 # prints one closing line "N passed, N failed". Exits non-zero on failure.
 # usage: tests/run.sh BUILD BIN   (e.g. build bin, or build-asan bin-asan)
 BUILD=${1:-build}
@@ -22,6 +23,16 @@ for t in "$BUILD"/tests/test_*; do
   pass=$((pass + p)); fail=$((fail + f))
 done
 rm -f "$out"
+# the libFuzzer harnesses, built and run for a few seconds each (make fuzz runs them longer)
+fz=$(mktemp)
+FUZZ_SECONDS=${FUZZ_SECONDS:-5} sh tests/fuzz/build.sh >"$fz" 2>&1
+fzrc=$?
+grep '^fuzz fuzz_' "$fz"
+fp=$(grep -c '^fuzz fuzz_.*: ok' "$fz")
+ff=$(grep -c '^fuzz fuzz_.*: FAILED' "$fz")
+if [ "$fzrc" -ne 0 ]; then [ "$ff" -eq 0 ] && ff=1; cat "$fz"; fi   # a harness that did not build
+rm -f "$fz"
+pass=$((pass + fp)); fail=$((fail + ff))
 itres=$(mktemp)
 MXGATE_BIN="$top/$BIN" /usr/bin/python3 tests/it/run.py --result "$itres"
 itrc=$?
