@@ -329,8 +329,8 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
       l->status = num(&p, end);
       return true;
     }
-    l->escaped = has_escape(ix, p, end);                /* the message's fields; not the prefix */
     if (lit(&p, end, "pid ")) {
+      l->escaped = has_escape(ix, p, end);              /* the message's fields; not the prefix */
       l->pid = num(&p, end);
       if (!lit(&p, end, " from ")) return false;
       l->a = p; l->alen = (size_t)(end - p);
@@ -339,6 +339,7 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
     }
     enum line_kind k = lit(&p, end, "ok ") ? L_OK : lit(&p, end, "deny ") ? L_DENY : L_NONE;
     if (k == L_NONE) return false;
+    l->escaped = true;              /* not looked for: when counting, an ok line's fields are seldom kept */
     l->pid = num(&p, end);
     l->kind = k;
     if (!lit(&p, end, " ")) return false;

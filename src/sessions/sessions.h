@@ -25,7 +25,8 @@ struct logline {
   double ts;                     /* seconds since 1970, 0 if the line had no stamp (or is a status line) */
   const char *host; size_t hostlen;   /* syslog host, "" otherwise */
   long pid;
-  bool escaped;                  /* the message holds a '\\': fields need unescape(); of a decision, outside its detail */
+  bool escaped;                  /* the message holds a '\\': fields need unescape(); of a decision, outside its
+                                  * detail; always set on an ok or deny line (unescape() finds out) */
   bool detail_escaped;           /* a decision's detail holds one (a queued message's "qp\\x20..." does) */
   const char *prog;              /* "tcpserver", "sslserver", "qmail-smtpd", ... */
   /* L_OPEN: ip; L_OK/L_DENY: local, remote; L_END: status; L_RBL: ip, text; L_DECISION: below */

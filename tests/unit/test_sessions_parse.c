@@ -185,6 +185,34 @@ static void feed(struct table *t, struct report *r, const char *s)
   if (parse_line(s, strlen(s), &l, NULL)) table_line(t, &l, r);
 }
 
+/* escaped fields are kept unescaped, whichever line brought them: the
+ * client host and port of an ok line (whose escapes the parser leaves to
+ * the keeping), the IP of an open line, a decision's fields and detail */
+static void test_escaped_fields_kept_unescaped(void **st)
+{
+  (void)st;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *o = open_memstream(&buf, &len);
+  struct report r = { .out = o, .format = FMT_JSON };
+  struct table *t = table_new();
+  feed(t, &r, "tcpserver: pid 9 from 10.0.0.\\x39");
+  feed(t, &r, "tcpserver: ok 9 0:127.0.0.1:25 mx\\x20x:10.0.0.9::56\\x37");
+  feed(t, &r, "qmail-smtpd: pid 9 Accept::DATA::Queued: S:10.0.0.9:unknown P:ESMTP H:a\\x20b F:a@b T:c@d "
+              "'qp\\x201\\x20bytes\\x202'");
+  feed(t, &r, "tcpserver: end 9 status 0");
+  table_flush(t, &r);
+  table_free(t);
+  fclose(o);
+  assert_non_null(strstr(buf, "\"client_host\":\"mx x\""));
+  assert_non_null(strstr(buf, "\"ip\":\"10.0.0.9\""));
+  assert_non_null(strstr(buf, "\"port\":\"567\""));
+  assert_non_null(strstr(buf, "\"helo\":\"a b\""));
+  assert_non_null(strstr(buf, "qp 1 bytes 2"));
+  assert_null(strstr(buf, "\\\\x"));
+  free(buf);
+}
+
 static void test_join_reuse_and_partial(void **st)
 {
   (void)st;
@@ -528,7 +556,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tcpserver_lines), cmocka_unit_test(test_tai64n_memo), cmocka_unit_test(test_numbers), cmocka_unit_test(test_decision_layouts),
     cmocka_unit_test(test_syslog_prefixes), cmocka_unit_test(test_hostile_lines),
-    cmocka_unit_test(test_join_reuse_and_partial), cmocka_unit_test(test_chunks_join_as_one_log), cmocka_unit_test(test_rejections_by_ip),
+    cmocka_unit_test(test_escaped_fields_kept_unescaped), cmocka_unit_test(test_join_reuse_and_partial), cmocka_unit_test(test_chunks_join_as_one_log), cmocka_unit_test(test_rejections_by_ip),
     cmocka_unit_test(test_scanned_block_parses_as_alone), cmocka_unit_test(test_scan_levels_agree),
     cmocka_unit_test(test_rows_counted_through_cache),
   };
