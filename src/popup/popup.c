@@ -63,6 +63,13 @@ static bool start_tls(struct popup *p)
   return true;
 }
 
+/* a login that failed counts towards FAILURES_MAX, whatever the reason:
+ * a connection gets no more tries when the checkprogram cannot tell */
+static void count_failure(struct popup *p)
+{
+  if (++p->failures >= FAILURES_MAX) { say(p, "-ERR too many failures"); io_flush(&p->out); exit(0); }
+}
+
 static void failed(struct popup *p, enum row_id row, const char *user, size_t ulen)
 {
   popup_log(p, row, user, ulen);
@@ -71,7 +78,7 @@ static void failed(struct popup *p, enum row_id row, const char *user, size_t ul
   unsigned delay = d && *d ? (unsigned)atoi(d) : 2;
   if (delay) sleep(delay > 60 ? 60 : delay);
   say(p, "-ERR authorization failed");
-  if (++p->failures >= FAILURES_MAX) { say(p, "-ERR too many failures"); io_flush(&p->out); exit(0); }
+  count_failure(p);
 }
 
 /* true when the login may go on; else the STLS row is logged */
@@ -88,7 +95,12 @@ static void do_login(struct popup *p, const char *user, size_t ulen, const char 
   enum row_id ok = apop ? ROW_POP_APOP_OK : ROW_POP_USER_OK, bad = apop ? ROW_POP_APOP_FAIL : ROW_POP_USER_FAIL;
   int r = login(p, user, ulen, pass, plen, apop ? p->timestamp : "", ok);   /* APOP: the digest needs the stamp */
   if (r == 1) { io_flush(&p->out); exit(0); }     /* the session ran and ended */
-  if (r < 0) { popup_log(p, bad, user, ulen); say(p, "-ERR temporary authentication failure"); return; }
+  if (r < 0) {                                   /* the checkprogram failed (111, 2, a crash, too slow) */
+    popup_log(p, bad, user, ulen);
+    say(p, "-ERR temporary authentication failure");
+    count_failure(p);
+    return;
+  }
   failed(p, bad, user, ulen);
 }
 

@@ -396,6 +396,37 @@ def test_slow_checkprogram_times_out():
         srv.stop(); home.cleanup()
 
 
+def test_failing_checkprogram_counts_towards_the_failure_limit():
+    """a checkprogram that exits 111 (it cannot tell): each try is logged as
+    a failed login and answered at once as a temporary failure, and the
+    third closes the connection as three wrong passwords do"""
+    home = pop_home()
+    temp = home.path("temp")
+    with open(temp, "w") as fh:
+        fh.write("#!/bin/sh\nexit 111\n")
+    os.chmod(temp, 0o755)
+    e = {"MXGATE_HOME": home.dir, "POP3DELAY": "0"}
+    srv = h.Tcpserver([h.prog("mxgate-popup"), "pop.test", temp, h.prog("mxgate-pop3d"), "Maildir"],
+                      env=e, wrapper=["sh", "-c", 'exec "$@" 5>&2', "sh"])
+    try:
+        p = poplib.POP3("127.0.0.1", srv.port, timeout=20)
+        for i in range(3):
+            p.user("alice")
+            try:
+                p.pass_("alice-pw")
+                assert False, "logged in"
+            except poplib.error_proto as err:
+                assert err.args[0] == b"-ERR temporary authentication failure", err
+        assert p.file.readline() == b"-ERR too many failures\r\n"
+        assert p.file.readline() == b""                              # and the connection is closed
+        pid = srv.pids()[0]
+        srv.wait_end(pid)
+        want = f"qmail-popup: pid {pid} Reject::AUTH::User: {S} P:POP3 ?~ 'alice'"
+        assert srv.lines(want) == [want] * 3, srv.log()
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_message_unreadable_midway_ends_the_session():
     """a message that cannot be read once "+OK" is out: the connection ends
     without the end line (a cut message never looks whole, no stray -ERR
