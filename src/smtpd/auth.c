@@ -7,8 +7,9 @@
  * connection that could use TLS but has not (AUTH_CLEARTEXT=1 allows them).
  * The checkprogram given on the command line reads "user\0password\0
  * challenge\0" on fd 3 and exits 0 for a valid login; a failed attempt is
- * answered after AUTHDELAY seconds (default 3), and after AUTH_FAILURES_MAX
- * failures the connection is closed.
+ * answered after AUTHDELAY seconds (default 3), one the checkprogram could
+ * not decide (it failed) at once, and after AUTH_FAILURES_MAX of either
+ * the connection is closed.
  */
 #include "smtpd.h"
 #include "base64.h"
@@ -183,16 +184,19 @@ static void auth_result(struct session *s, enum mech m, int verdict)
     decide(s, mechs[m].ok, NULL, 0, NULL);
     return;
   }
-  if (verdict < 0) { decide(s, ROW_AUTH_SETUP, NULL, 0, NULL); return; }
-  s->auth_failed = true;
-  io_flush(&s->out);
-  unsigned long delay = 3;
-  const char *d = getenv("AUTHDELAY");
-  if (d && *d) delay = strtoul(d, NULL, 10);
-  if (delay > 60) delay = 60;
-  if (delay) sleep((unsigned)delay);
-  decide(s, mechs[m].fail, NULL, 0, NULL);
-  if (++s->auth_failures >= AUTH_FAILURES_MAX) {
+  if (verdict < 0) {
+    decide(s, ROW_AUTH_SETUP, NULL, 0, NULL);          /* the checkprogram could not tell: a failure all the same */
+  } else {
+    s->auth_failed = true;
+    io_flush(&s->out);
+    unsigned long delay = 3;
+    const char *d = getenv("AUTHDELAY");
+    if (d && *d) delay = strtoul(d, NULL, 10);
+    if (delay > 60) delay = 60;
+    if (delay) sleep((unsigned)delay);
+    decide(s, mechs[m].fail, NULL, 0, NULL);
+  }
+  if (++s->auth_failures >= AUTH_FAILURES_MAX) {      /* no endless tries, each a fork and exec */
     reply(s, "421 4.7.0 Too many authentication failures; closing connection");
     s->quit = true;
   }

@@ -235,6 +235,31 @@ def test_auth_setup_and_limits():
         srv.stop(); home.cleanup()
 
 
+def test_failing_checkprogram_counts_towards_the_failure_limit():
+    """a checkprogram that exits 111 (it cannot tell): each AUTH is logged
+    and answered 454 at once, and the fifth closes the connection as five
+    wrong passwords do"""
+    home = home_with_users()
+    temp = os.path.join(home.dir, "temp")
+    with open(temp, "w") as fh:
+        fh.write("#!/bin/sh\nexit 111\n")
+    os.chmod(temp, 0o755)
+    srv = h.smtpd(home, env={"SMTPAUTH": "", "UCSPITLS": "-", "AUTHDELAY": "0"}, args=[temp, "/bin/true"])
+    try:
+        c = h.Client(srv.port)
+        c.reply(); c.cmd("EHLO client.test")
+        for i in range(5):
+            assert c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0pw%d" % i).decode())[1] == \
+                ["454 4.7.0 Temporary authentication failure"], i
+        assert c.reply()[1] == ["421 4.7.0 Too many authentication failures; closing connection"]
+        pid = srv.pids()[-1]
+        srv.wait_end(pid)
+        want = f"qmail-smtpd: pid {pid} Reject::AUTH::setup: {S} P:ESMTP H:client.test ?~ 'alice'"
+        assert srv.lines(want) == [want] * 5, srv.log()
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_mav_rows():
     def rules_home():
         home = home_with_users()
