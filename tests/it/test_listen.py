@@ -1,7 +1,7 @@
 """mxgate-listen: the pre-forked listener keeps the log scheme, isolates
 sessions from each other, limits connections, drops privileges, reloads
 and drains."""
-import os, re, signal, socket, subprocess, threading, time
+import os, re, signal, socket, subprocess, tempfile, threading, time
 import harness as h
 
 
@@ -130,6 +130,50 @@ def test_next_session_on_the_same_worker_starts_clean():
         assert f"qmail-smtpd: pid {pid} Reject::SNDR::Invalid_Relay: S:127.0.0.1:unknown P:ESMTP H:b.test " \
                f"F:b@remote.test T:far@elsewhere.test" in sessions[1][1]
         assert not any("Queued" in l for l in srv.log().splitlines())
+    finally:
+        srv.stop(); home.cleanup()
+
+
+NONULL = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+/* open("/dev/null") fails as when the system's file table is full */
+static int opener(const char *name, const char *path, int flags, va_list ap)
+{
+  if (!strcmp(path, "/dev/null")) { errno = ENFILE; return -1; }
+  int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, name);
+  return real(path, flags, va_arg(ap, int));
+}
+int open(const char *p, int f, ...) { va_list ap; va_start(ap, f); int r = opener("open", p, f, ap); va_end(ap); return r; }
+int open64(const char *p, int f, ...) { va_list ap; va_start(ap, f); int r = opener("open64", p, f, ap); va_end(ap); return r; }
+"""
+
+
+def test_client_let_go_when_dev_null_cannot_be_opened():
+    """a worker puts /dev/null on fds 0 and 1 when a session ends; when it
+    cannot open it (an LD_PRELOAD shim says ENFILE), the client's
+    connection still ends right after 221, not at the worker's next session"""
+    if "libasan" in subprocess.run(["ldd", h.prog("mxgate-listen")], capture_output=True, text=True).stdout:
+        return                                  # ASan must come first in the libraries: no shim before it
+    d = tempfile.mkdtemp(prefix="mxgate-nonull-")
+    with open(os.path.join(d, "nonull.c"), "w") as fh:
+        fh.write(NONULL)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", os.path.join(d, "nonull.so"), os.path.join(d, "nonull.c"), "-ldl"],
+                   check=True)
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir, "LD_PRELOAD": os.path.join(d, "nonull.so")}, workers="1:1")
+    try:
+        c = h.Client(srv.port, timeout=5)
+        c.reply()
+        c.cmd("EHLO client.test")
+        assert c.cmd("QUIT")[0] == 221
+        assert c.sock.recv(100) == b""           # the end of the stream, within the 5 s timeout
+        c.close()
+        srv.wait_end(srv.pids()[-1])
     finally:
         srv.stop(); home.cleanup()
 
