@@ -130,7 +130,7 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
       if (write(1, msg, strlen(msg)) < 0) { /* client already gone */ }
     }
     int null = open("/dev/null", O_RDWR);       /* fds 0 and 1 stay taken */
-    if (null < 0) shutdown(0, SHUT_RDWR);       /* none: the socket stays there till the next session, but the client is let go now */
+    if (null < 0) shutdown(0, SHUT_RDWR);       /* none: the socket stays till the next session, the client goes now */
     dup2(null, 0); dup2(null, 1);
     if (null > 1) close(null);
     logline("tcpserver: end %ld status 0\n", pid);

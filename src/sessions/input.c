@@ -137,7 +137,7 @@ static bool parallel(int fd, off_t off, off_t end, struct table *t, struct repor
   read_range(fd, c[0].off, c[0].end, t, r);
   for (size_t i = 1; i < k; i++) {
     if (c[i].threaded) pthread_join(c[i].tid, NULL);
-    if (!c[i].threaded || !c[i].t || !c[i].r.sum) {       /* no thread, or no memory for its table: read in turn, here */
+    if (!c[i].threaded || !c[i].t || !c[i].r.sum) {       /* no thread, or no memory for one: read in turn, here */
       read_range(fd, c[i].off, c[i].end, t, r);
     } else {
       table_merge(t, c[i].t, r);

@@ -106,7 +106,8 @@ static bool same_short(const char *a, const char *b, size_t n)
 }
 
 /* n bytes of p, unescaped, kept in the session's arena; "" for none */
-static inline __attribute__((always_inline)) const char *keep_n(struct session *s, const char *p, size_t n, bool escaped, size_t *kept)
+static inline __attribute__((always_inline)) const char *keep_n(struct session *s, const char *p, size_t n, bool escaped,
+                                                                 size_t *kept)
 {
   *kept = 0;
   if (!p || !n) return "";

@@ -376,9 +376,9 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
     for (int i = 0; i < 8; i++) l->f[i] = NULL;
     for (int i = 0; i < 8; i++) l->flen[i] = 0;
     decision_fields(ix, p, end, l);
-    const char *d = l->f[F_DETAIL];                      /* escapes apart: the summary does not read the detail */
-    l->escaped = d ? has_escape(ix, l->row, d) || has_escape(ix, d + l->flen[F_DETAIL], end) : has_escape(ix, l->row, end);
-    l->detail_escaped = d && has_escape(ix, d, d + l->flen[F_DETAIL]);
+    const char *d = l->f[F_DETAIL], *d_end = d ? d + l->flen[F_DETAIL] : end;   /* the summary does not read it */
+    l->escaped = d ? has_escape(ix, l->row, d) || has_escape(ix, d_end, end) : has_escape(ix, l->row, end);
+    l->detail_escaped = d && has_escape(ix, d, d_end);
     l->kind = L_DECISION;
     return true;
   }
