@@ -20,22 +20,22 @@ for src in tests/fuzz/fuzz_${FUZZ_ONLY:-}*.c; do
   extra=""
   [ "$dir" != lib ] && [ -d "src/$dir" ] && extra=$(ls src/$dir/*.c | grep -v '/main\.c$' || true)
   for name in "$base" $(echo " $msan " | grep -q " $base " && echo "$base-msan"); do
-  case $name in
-    *-msan) san="-fsanitize=fuzzer,memory -fsanitize-memory-track-origins" ;;
-    *)      san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined" ;;
-  esac
-  clang -g -O1 -std=c11 -D_GNU_SOURCE $san \
-    -Isrc/lib -Isrc/"$dir" -o "$out/$name" "$src" src/lib/*.c $extra \
-    -lopendkim -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
-  mkdir -p "$out/corpus-$name"
-  seeds=""                                      # tests/fuzz/seeds/<harness>/: real inputs to start from
-  [ -d "tests/fuzz/seeds/$base" ] && seeds="tests/fuzz/seeds/$base"
-  if "$out/$name" -max_total_time="$secs" -max_len=65536 -timeout=20 -artifact_prefix="$out/$name-" "$out/corpus-$name" $seeds \
-       > "$out/$name.log" 2>&1; then
-    pass=$((pass + 1)); echo "fuzz $name: ok ($(grep -c . "$out/$name.log") log lines, ${secs}s)"
-  else
-    fail=$((fail + 1)); echo "fuzz $name: FAILED"; tail -40 "$out/$name.log"
-  fi
+    case $name in
+      *-msan) san="-fsanitize=fuzzer,memory -fsanitize-memory-track-origins" ;;
+      *)      san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined" ;;
+    esac
+    clang -g -O1 -std=c11 -D_GNU_SOURCE $san \
+      -Isrc/lib -Isrc/"$dir" -o "$out/$name" "$src" src/lib/*.c $extra \
+      -lopendkim -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
+    mkdir -p "$out/corpus-$name"
+    seeds=""                                      # tests/fuzz/seeds/<harness>/: real inputs to start from
+    [ -d "tests/fuzz/seeds/$base" ] && seeds="tests/fuzz/seeds/$base"
+    if "$out/$name" -max_total_time="$secs" -max_len=65536 -timeout=20 -artifact_prefix="$out/$name-" "$out/corpus-$name" $seeds \
+         > "$out/$name.log" 2>&1; then
+      pass=$((pass + 1)); echo "fuzz $name: ok ($(grep -c . "$out/$name.log") log lines, ${secs}s)"
+    else
+      fail=$((fail + 1)); echo "fuzz $name: FAILED"; tail -40 "$out/$name.log"
+    fi
   done
 done
 echo "fuzz: $pass passed, $fail failed"
