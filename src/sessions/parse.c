@@ -105,23 +105,38 @@ static inline __attribute__((always_inline)) bool lit(const char **p, const char
   return true;
 }
 
-/* "YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|+hh:mm|-hh:mm]" */
+/* the n digits at p as a number, or -1 if one of them is not a digit */
+static int digits(const char *p, int n)
+{
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)p[i])) return -1;
+    v = v * 10 + (p[i] - '0');
+  }
+  return v;
+}
+
+/* "YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|+hh:mm|-hh:mm]", each number of exactly
+ * its digits (a longer one would overflow: it is no such stamp) */
 __attribute__((noinline)) static bool iso_time(const char **pp, const char *end, double *ts)
 {
   const char *p = *pp;
-  if (end - p < 19 || !isdigit((unsigned char)p[0]) || p[4] != '-' || p[7] != '-' || (p[10] != 'T' && p[10] != ' ') ||
-      p[13] != ':' || p[16] != ':')
+  if (end - p < 19 || p[4] != '-' || p[7] != '-' || (p[10] != 'T' && p[10] != ' ') || p[13] != ':' || p[16] != ':')
     return false;
-  struct tm tm = { 0 };
-  tm.tm_year = atoi(p) - 1900; tm.tm_mon = atoi(p + 5) - 1; tm.tm_mday = atoi(p + 8);
-  tm.tm_hour = atoi(p + 11); tm.tm_min = atoi(p + 14); tm.tm_sec = atoi(p + 17);
+  int year = digits(p, 4), mon = digits(p + 5, 2), day = digits(p + 8, 2), hour = digits(p + 11, 2),
+      min = digits(p + 14, 2), sec = digits(p + 17, 2);
+  if ((year | mon | day | hour | min | sec) < 0) return false;
+  struct tm tm = { .tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day, .tm_hour = hour, .tm_min = min,
+                   .tm_sec = sec };
   p += 19;
   double frac = 0, scale = 0.1;
   if (p < end && (*p == '.' || *p == ',')) for (p++; p < end && isdigit((unsigned char)*p); p++, scale /= 10) frac += (*p - '0') * scale;
   long off = 0;
+  int oh, om;
   if (p < end && *p == 'Z') p++;
-  else if (p + 5 < end && (*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) && p[3] == ':') {
-    off = (atoi(p + 1) * 3600 + atoi(p + 4) * 60) * (*p == '-' ? -1 : 1);
+  else if (end - p >= 6 && (*p == '+' || *p == '-') && p[3] == ':' && (oh = digits(p + 1, 2)) >= 0 &&
+           (om = digits(p + 4, 2)) >= 0) {
+    off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
     p += 6;
   }
   *ts = (double)timegm(&tm) - (double)off + frac;
@@ -191,12 +206,13 @@ __attribute__((noinline)) static const char *other_prefix(const char *p, const c
   if (iso_time(&p, end, &l->ts)) { while (p < end && *p == ' ') p++; return p; }
   if (end - p > 16 && p[3] == ' ' && p[6] == ' ' && p[9] == ':' && p[12] == ':') {     /* RFC 3164 */
     const char *m = strstr(months, (char[4]){ p[0], p[1], p[2], 0 });
-    if (m && (m - months) % 3 == 0) {
+    int hour = digits(p + 7, 2), min = digits(p + 10, 2), sec = digits(p + 13, 2);
+    if (m && (m - months) % 3 == 0 && (hour | min | sec) >= 0) {
       time_t now = time(NULL);
       struct tm tm;
       gmtime_r(&now, &tm);
-      tm.tm_mon = (int)(m - months) / 3; tm.tm_mday = atoi(p + 4);
-      tm.tm_hour = atoi(p + 7); tm.tm_min = atoi(p + 10); tm.tm_sec = atoi(p + 13);
+      tm.tm_mon = (int)(m - months) / 3; tm.tm_mday = atoi(p + 4);      /* " 4" or "24": p[6] is a blank */
+      tm.tm_hour = hour; tm.tm_min = min; tm.tm_sec = sec;
       l->ts = (double)timegm(&tm);
       const char *q = p + 16;
       l->host = q;

@@ -174,6 +174,16 @@ static void test_hostile_lines(void **st)
   table_flush(t, &r);
   table_free(t);
   fclose(r.out);
+  /* found by the fuzzer: a time zone whose minutes run on (4000000006 * 60
+   * overflowed); an ISO or syslog stamp's numbers are of their digits only */
+  const char *zone = "<22>1 2026-11-24T19:16:33.001+01:004000000006 app 99 - - tcpserver: end 9 status 0";
+  assert_true(parse_line(zone, strlen(zone), &l, NULL));
+  assert_true(l.ts > 1795544193.0 && l.ts < 1795544193.002);           /* 18:16:33.001 UTC */
+  const char *secs = "2026-11-24T19:16:3399999999999 tcpserver: end 9 status 0";
+  assert_false(parse_line(secs, strlen(secs), &l, NULL));               /* no stamp: "2026-..." is no message */
+  const char *sys = "Nov 24 19:16:x3 mailhost tcpserver[1]: tcpserver: end 9 status 0";
+  parse_line(sys, strlen(sys), &l, NULL);
+  assert_int_equal(l.hostlen, 0);                                        /* not read as a syslog prefix */
   char out[8];
   assert_int_equal(unescape("\\x41\\x4", 7, out, sizeof out), 4);  /* a cut escape stays as it is */
   assert_string_equal(out, "A\\x4");
