@@ -23,10 +23,11 @@ for t in "$BUILD"/tests/test_*; do
   pass=$((pass + p)); fail=$((fail + f))
 done
 rm -f "$out"
-# the libFuzzer harnesses, built and each run on the same 20,000 inputs
-# everywhere (tests/fuzz/build.sh; make fuzz explores for longer)
+# the libFuzzer harnesses, built and each run on its seeds and archived
+# corpus, nothing new, so alike on every machine (tests/fuzz/build.sh;
+# make fuzz explores)
 fz=$(mktemp)
-FUZZ_RUNS=${FUZZ_RUNS:-20000} sh tests/fuzz/build.sh >"$fz" 2>&1
+FUZZ_RUNS=${FUZZ_RUNS:-0} sh tests/fuzz/build.sh >"$fz" 2>&1
 fzrc=$?
 grep '^fuzz fuzz_' "$fz"
 fp=$(grep -c '^fuzz fuzz_.*: ok' "$fz")

@@ -1,11 +1,18 @@
 #!/bin/sh
 # make fuzz: builds every tests/fuzz/fuzz_<dir>_*.c with libFuzzer + ASan +
 # UBSan against the sources of src/lib and src/<dir> (without main.c) and
-# runs each for FUZZ_SECONDS (default 60) on its corpus in build/fuzz/.
-# FUZZ_RUNS=N instead: a fixed run of N inputs (of up to 4 KiB) from seed
-# 1 and the seeds alone, the same inputs wherever it runs, so that it
-# finds nothing on a CI machine it did not find here: make check does that
-# (tests/run.sh); make fuzz explores.
+# runs each for FUZZ_SECONDS (default 60), exploring: its corpus in
+# build/fuzz/ grows, starting from tests/fuzz/seeds/<harness>/ (inputs
+# written by hand) and tests/fuzz/corpus/<harness>.tar.gz (what earlier
+# explorations found, minimized).
+#
+# FUZZ_RUNS=N instead: the seeds and the archived corpus, then N inputs
+# from seed 1 (make check: N=0, every archived input once and nothing new,
+# so the run is the same on every machine).
+#
+# To archive what the explorations found (after make fuzz), for each harness H:
+#   mkdir /tmp/m; build/fuzz/H -merge=1 -max_len=4096 /tmp/m <old inputs> build/fuzz/corpus-H*
+#   and tar the files of /tmp/m into tests/fuzz/corpus/H.tar.gz
 set -e
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -22,6 +29,13 @@ for src in tests/fuzz/fuzz_${FUZZ_ONLY:-}*.c; do
   dir=$(echo "$base" | cut -d_ -f2)
   extra=""
   [ "$dir" != lib ] && [ -d "src/$dir" ] && extra=$(ls src/$dir/*.c | grep -v '/main\.c$' || true)
+  inputs=""                                     # absolute paths, as the corpus: some targets chdir
+  [ -d "tests/fuzz/seeds/$base" ] && inputs="$top/tests/fuzz/seeds/$base"
+  if [ -f "tests/fuzz/corpus/$base.tar.gz" ]; then
+    rm -rf "$out/archive-$base"; mkdir -p "$out/archive-$base"
+    tar -xzf "tests/fuzz/corpus/$base.tar.gz" -C "$out/archive-$base"
+    inputs="$inputs $out/archive-$base"
+  fi
   for name in "$base" $(echo " $msan " | grep -q " $base " && echo "$base-msan"); do
     case $name in
       *-msan) san="-fsanitize=fuzzer,memory -fsanitize-memory-track-origins" ;;
@@ -30,16 +44,14 @@ for src in tests/fuzz/fuzz_${FUZZ_ONLY:-}*.c; do
     clang -g -O1 -std=c11 -D_GNU_SOURCE $san \
       -Isrc/lib -Isrc/"$dir" -o "$out/$name" "$src" src/lib/*.c $extra \
       -lopendkim -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
-    seeds=""                                      # tests/fuzz/seeds/<harness>/: real inputs to start from
-    [ -d "tests/fuzz/seeds/$base" ] && seeds="tests/fuzz/seeds/$base"
     if [ -n "${FUZZ_RUNS:-}" ]; then              # the fixed run
       corpus="$out/run-$name"; rm -rf "$corpus"; mkdir -p "$corpus"
-      how="-seed=1 -runs=$FUZZ_RUNS -max_len=4096"; said="seed 1, $FUZZ_RUNS runs"
-    else                                          # a timed run, growing the corpus in build/fuzz
+      how="-seed=1 -runs=$FUZZ_RUNS -max_len=4096"; said="the archived inputs, then $FUZZ_RUNS runs"
+    else                                          # exploring, the corpus in build/fuzz growing
       corpus="$out/corpus-$name"; mkdir -p "$corpus"
       how="-max_total_time=$secs"; said="${secs}s"
     fi
-    if "$out/$name" -max_len=65536 $how -timeout=20 -artifact_prefix="$out/$name-" "$corpus" $seeds \
+    if "$out/$name" -max_len=65536 $how -timeout=20 -artifact_prefix="$out/$name-" "$corpus" $inputs \
          > "$out/$name.log" 2>&1; then
       pass=$((pass + 1)); echo "fuzz $name: ok ($(grep -c . "$out/$name.log") log lines, $said)"
     else

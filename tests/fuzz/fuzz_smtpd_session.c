@@ -6,6 +6,7 @@
 #include "smtpd.h"
 #include <assert.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ static void setup(void)
   setenv("HELOCHECK", ".", 1);
   setenv("MAXRECIPIENTS", "50", 1);
   setenv("DATABYTES", "20000", 1);
+  signal(SIGPIPE, SIG_IGN);                 /* as main() does: /bin/true, the queue, does not read the message */
   if (smtpd_config_load(&cfg, "mxgate-smtpd") != 0) abort();
   str_copys(&cfg.rcpthosts, "example.test");
   str_catc(&cfg.rcpthosts, 0);
