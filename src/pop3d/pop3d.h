@@ -25,10 +25,10 @@ int mailbox_open(struct mailbox *mb);
 void mailbox_free(struct mailbox *mb);
 /* the part of the name before ':' (the UIDL) into buf */
 void mailbox_uid(const struct message *m, char *buf, size_t cap);
-/* sends message i, CRLF line ends, dot-stuffed, at most body_lines lines of
- * body (-1: all) and the terminating "."; 0, or -1 when it cannot be read */
-/* 0 sent; -1 gone (nothing sent); -2 unreadable after "+OK": the session
- * cannot go on, since what follows would be read as the message */
+/* sends message m, CRLF line ends, dot-stuffed, at most body_lines lines
+ * of body (-1: all) and the terminating "."; 0 sent, -1 gone (nothing
+ * sent), -2 unreadable after "+OK": the session cannot go on, since what
+ * follows would be read as the message */
 int mailbox_send(const struct message *m, struct io_out *out, long body_lines);
 /* removes the deleted messages; the number that could not be removed */
 size_t mailbox_expunge(struct mailbox *mb);

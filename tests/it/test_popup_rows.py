@@ -401,10 +401,7 @@ def test_failing_checkprogram_counts_towards_the_failure_limit():
     a failed login and answered at once as a temporary failure, and the
     third closes the connection as three wrong passwords do"""
     home = pop_home()
-    temp = home.path("temp")
-    with open(temp, "w") as fh:
-        fh.write("#!/bin/sh\nexit 111\n")
-    os.chmod(temp, 0o755)
+    temp = home.write("temp", "#!/bin/sh\nexit 111\n", mode=0o755)
     e = {"MXGATE_HOME": home.dir, "POP3DELAY": "0"}
     srv = h.Tcpserver([h.prog("mxgate-popup"), "pop.test", temp, h.prog("mxgate-pop3d"), "Maildir"],
                       env=e, wrapper=["sh", "-c", 'exec "$@" 5>&2', "sh"])

@@ -240,10 +240,7 @@ def test_failing_checkprogram_counts_towards_the_failure_limit():
     and answered 454 at once, and the fifth closes the connection as five
     wrong passwords do"""
     home = home_with_users()
-    temp = os.path.join(home.dir, "temp")
-    with open(temp, "w") as fh:
-        fh.write("#!/bin/sh\nexit 111\n")
-    os.chmod(temp, 0o755)
+    temp = home.write("temp", "#!/bin/sh\nexit 111\n", mode=0o755)
     srv = h.smtpd(home, env={"SMTPAUTH": "", "UCSPITLS": "-", "AUTHDELAY": "0"}, args=[temp, "/bin/true"])
     try:
         c = h.Client(srv.port)
