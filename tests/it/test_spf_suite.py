@@ -1,6 +1,6 @@
-"""The RFC 7208 test suite (OpenSPF 2014.04, read from ../shared, never
-copied here) against mxgate's SPF evaluator and DNS layer: every scenario's
-zone data is served by tests/spf/zonedns.py on 127.0.0.1, tests/spf/spf_probe
+"""The RFC 7208 test suite (OpenSPF 2014.04, tests/spf/rfc7208-tests.yml)
+against mxgate's SPF evaluator and DNS layer: every scenario's zone data is
+served by tests/spf/zonedns.py on 127.0.0.1, tests/spf/spf_probe
 runs spf_check() with DNSCACHEIP pointing there. ONE test: it fails if any
 case of the suite fails, printing each failure and the pass count."""
 import os, shutil, sys, tempfile

@@ -6,8 +6,9 @@ For each scenario of the suite, zonedns.Server serves the scenario's zone
 data on 127.0.0.1:<free port>; spf_probe (tests/spf/spf_probe.c, built
 against the library) runs spf_check() for every test of the scenario with
 DNSCACHEIP pointing there, and the result (one of the acceptable ones) and
-the explanation are compared. The suite is read from ../shared, never
-copied into the repository.
+the explanation are compared. The suite is tests/spf/rfc7208-tests.yml,
+a copy of the OpenSPF project's 2014.04 release (its licence and change log
+beside it, tests/spf/README says where it comes from).
 
   /usr/bin/python3 tests/spf/run_suite.py [--probe PATH] [--suite PATH] [-v]
 
@@ -24,7 +25,7 @@ TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import zonedns  # noqa: E402
 
-DEFAULT_SUITE = os.path.join(TOP, "..", "shared", "data", "spf", "rfc7208-tests.yml")
+DEFAULT_SUITE = os.path.join(HERE, "rfc7208-tests.yml")
 CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-O2", "-g"]
 
 
