@@ -42,7 +42,7 @@
 
 /* the address asked about, and its shorter extension form */
 struct rcpt_query {
-  char addr[QUERY_MAX];         /* "user@domain" ("user@localhost" when unqualified) */
+  char addr[QUERY_MAX];         /* "user@domain" as given ("user@localhost" when unqualified) */
   size_t len;
   const char *dom;              /* points into addr */
   size_t domlen;
@@ -71,7 +71,7 @@ static bool query_build(const struct rcpt *r, struct rcpt_query *q)
   if (local + 1 + domlen >= QUERY_MAX) return false;
   memcpy(q->addr, a, local);
   q->addr[local] = '@';
-  for (size_t i = 0; i < domlen; i++) q->addr[local + 1 + i] = lower(dom[i]);
+  memcpy(q->addr + local + 1, dom, domlen);      /* as given: a program sees it so */
   q->len = local + 1 + domlen;
   q->addr[q->len] = 0;
   q->dom = q->addr + local + 1;
@@ -81,7 +81,8 @@ static bool query_build(const struct rcpt *r, struct rcpt_query *q)
   if (brk) {
     size_t keep = (size_t)(brk - q->addr) + 1;            /* "foo-" */
     memcpy(q->ext, q->addr, keep);
-    memcpy(q->ext + keep, q->dom - 1, domlen + 1);        /* "@domain" */
+    q->ext[keep] = '@';                                    /* "@domain", lower-cased */
+    for (size_t i = 0; i < domlen; i++) q->ext[keep + 1 + i] = lower(dom[i]);
     q->extlen = keep + 1 + domlen;
     q->ext[q->extlen] = 0;
   }

@@ -180,8 +180,8 @@ def test_D5_address_extensions_through_the_break_key_and_a_second_question():
     home, srv = server(None, setup)
     try:
         pid, r = talk(srv, ["list-return-12-x=y.test@ext.test", "Me-Anything@EXT.test", "me@ext.test",
-                            "foo-bar@ext.test", "pam-x-y@pam.test", "pam@pam.test"])
-        assert r == [OK, OK, OK, UNKNOWN, OK, UNKNOWN], r
+                            "foo-bar@ext.test", "pam-x-y@pam.test", "pam@pam.test", "Pam-Z@PAM.test"])
+        assert r == [OK, OK, OK, UNKNOWN, OK, UNKNOWN, UNKNOWN], r
         line(srv, pid, "Accept::RCPT::Recipients_Cdb", "list-return-12-x=y.test@ext.test")
         line(srv, pid, "Accept::RCPT::Recipients_Cdb", "Me-Anything@EXT.test")
         line(srv, pid, "Accept::RCPT::Recipients_Cdb", "me@ext.test")
@@ -189,8 +189,11 @@ def test_D5_address_extensions_through_the_break_key_and_a_second_question():
         line(srv, pid, "Reject::RCPT::Failed_Rcptto", "foo-bar@ext.test")
         line(srv, pid, "Accept::RCPT::Recipients_Pam", "pam-x-y@pam.test")
         line(srv, pid, "Reject::RCPT::Failed_Rcptto", "pam@pam.test")
-        # the program was asked the whole address, then the shorter one (cut at the first '-')
-        assert open(home.path("asked")).read() == "pam-x-y@pam.test\npam-@pam.test\npam@pam.test\n"
+        line(srv, pid, "Reject::RCPT::Failed_Rcptto", "Pam-Z@PAM.test")
+        # the program was asked the address as given, then the shorter one (cut at the first '-',
+        # the domain lower-cased, as s/qmail does)
+        assert open(home.path("asked")).read() == ("pam-x-y@pam.test\npam-@pam.test\npam@pam.test\n"
+                                                   "Pam-Z@PAM.test\nPam-@pam.test\n")
     finally:
         srv.stop(); home.cleanup()
 
