@@ -71,9 +71,11 @@ int smtpd_config_load(struct smtpd_config *cfg, const char *argv0)
   if (cfg->timeout == 0) cfg->timeout = 1;
   if (control_readulong(&cfg->databytes, "databytes") < 0) { config_error("control/databytes"); return -1; }
   if (readlist(&cfg->rcpthosts, "rcpthosts") < 0 || readlist(&cfg->badmailfrom, "badmailfrom") < 0 ||
-      readlist(&cfg->badrcptto, "badrcptto") < 0 || readlist(&cfg->relaymailfrom, "relaymailfrom") < 0 ||
-      readlist(&cfg->recipients, "recipients") < 0)
+      readlist(&cfg->badrcptto, "badrcptto") < 0 || readlist(&cfg->relaymailfrom, "relaymailfrom") < 0)
     return -1;
+  int rr = readlist(&cfg->recipients, "recipients");    /* present, even empty: fail-closed */
+  if (rr < 0) return -1;
+  cfg->have_recipients = rr > 0;
   if (control_readline(&cfg->spflocalrules, "spflocalrules", NULL) < 0) { config_error("control/spflocalrules"); return -1; }
   if (control_readline(&cfg->spfexplain, "spfexplain", NULL) < 0) { config_error("control/spfexplain"); return -1; }
   int r = readlist(&cfg->badhelo, "badhelo");

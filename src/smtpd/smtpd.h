@@ -30,6 +30,7 @@ struct smtpd_config {
   str rcpthosts, badmailfrom, badrcptto, badhelo, relaymailfrom, recipients;
   str spflocalrules, spfexplain;
   bool have_badhelo;
+  bool have_recipients;         /* control/recipients exists: its check applies */
   struct cdbx morercpthosts;
   char queue_program[4096];
   /* set by mxgate-listen when QMAILQUEUE is unset: the embedded queue runs

@@ -138,8 +138,9 @@ def test_recipient_sources():
             fh.write('#!/bin/bash\nIFS= read -r -d "" a <&3\n[ "$a" = "pam@pam.test" ] && exit 0\nexit 1\n')
         os.chmod(prog, 0o755)
         hm.write("rcpthosts", "example.test\ncatch.test\npam.test\nwild.test\nopen.test\n")
+        # "!*" (D3, D10): open.test, named by no line, passes as rcpthosts' (fail-closed without it)
         hm.write("recipients", f"example.test:{hm.path('rcpt.cdb')}\ncatch.test:{hm.path('rcpt.cdb')}\n"
-                               f"pam.test|{prog}\n!wild.test\n")
+                               f"pam.test|{prog}\n!wild.test\n!*\n")
     home, srv = server(setup)
     try:
         pid, r = talk(srv, ["MAIL FROM:<a@remote.test>", "RCPT TO:<Alice@Example.test>", "RCPT TO:<any@catch.test>",
