@@ -321,7 +321,7 @@ def test_D30_sqmail_reply_names_append_their_text():
 # --- D31, D32, item 4: the queue program's environment ------------------------
 
 def test_D31_deliverto_leads_rcptto_and_the_envelope_stays():
-    home = h.Home()
+    home = h.Home(users=("alice", "bob", "archive"))
     env = {"QMAILQUEUE": recording_queue(home), "DELIVERTO": "archive@example.test"}
     srv = h.smtpd(home, env=env)
     msg = b"Subject: d31\n\nbody\n"
@@ -333,6 +333,7 @@ def test_D31_deliverto_leads_rcptto_and_the_envelope_stays():
         h.wait_for(lambda: home.delivered("alice") and home.delivered("bob"), what="delivery")
         for u in ("alice", "bob"):
             assert home.delivered(u)[0].endswith(b"\nbody\n")
+        assert home.delivered("archive") == []          # DELIVERTO is no recipient (s/qmail's qmail-smtpd.c)
     finally:
         srv.stop(); home.cleanup()
 
