@@ -3,7 +3,8 @@ authentication"): POP3AUTH=apop adds APOP and keeps USER/PASS, and
 mxgate-authuser reads s/qmail's users/authuser. Real sessions through the
 real chain mxgate-popup -> mxgate-authuser -> mxgate-pop3d under
 tcpserver, with Python's poplib, mail delivered by mxgate-smtpd; the login
-rows come on fd 5."""
+rows come on fd 5. users/authuser's domain and wildcard lines are also
+checked through SMTP AUTH (mxgate-smtpd -> mxgate-authuser)."""
 import hashlib, os, poplib, smtplib
 import harness as h
 from test_popup_rows import pop_home, popd, deliver, line
@@ -110,5 +111,32 @@ def test_D34_authuser_reads_users_authuser():
         srv.wait_line("mxgate-authuser: temporary failure: no control/users.cdb, no control/users "
                       "and no users/authuser\n")
         line(srv, srv.pids()[-1], "Reject::AUTH::User", "P:POP3 ?~ 'alice@example.test'")
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_D34_users_authuser_domain_and_wildcard_entries_over_smtp_auth():
+    """the same file serves SMTP AUTH: "@domain", "*" and "!@domain" lines"""
+    from test_authuser_smtp import login
+    home = h.Home()
+    os.makedirs(home.path("users"))
+    with open(home.path("users", "authuser"), "w") as fh:
+        fh.write("!@blocked.test:\n@other.test:other-pw\n*:star-pw\nsys@example.test:?\n")
+    srv = h.smtpd(home, env={"SMTPAUTH": "+cram", "AUTH_CLEARTEXT": "1", "AUTHDELAY": "0"},
+                  args=[h.prog("mxgate-authuser"), "true"])
+    S = "S:127.0.0.1:unknown"
+    try:
+        assert login(srv.port, "x@Other.Test", "other-pw", "PLAIN") == 235
+        srv.wait_line(f"qmail-smtpd: pid {srv.pids()[-1]} Accept::AUTH::plain: {S} P:ESMTPA H:client.test ?~ 'x@Other.Test'\n")
+        assert login(srv.port, "x@other.test", "star-pw", "LOGIN") == 535          # @domain before *
+        srv.wait_line(f"qmail-smtpd: pid {srv.pids()[-1]} Reject::AUTH::login: {S} P:ESMTP H:client.test ?~ 'x@other.test'\n")
+        assert login(srv.port, "z@any.test", "star-pw", "CRAM-MD5") == 235         # plain text: CRAM-MD5 too
+        srv.wait_line(f"qmail-smtpd: pid {srv.pids()[-1]} Accept::AUTH::cram-md5: {S} P:ESMTPA H:client.test ?~ 'z@any.test'\n")
+        assert login(srv.port, "y@blocked.test", "star-pw", "PLAIN") == 535        # !@domain
+        srv.wait_line(f"qmail-smtpd: pid {srv.pids()[-1]} Reject::AUTH::plain: {S} P:ESMTP H:client.test ?~ 'y@blocked.test'\n")
+        assert login(srv.port, "sys@example.test", "any", "PLAIN") == 454          # "?": not supported, said
+        srv.wait_line("mxgate-authuser: temporary failure: users/authuser: the token '?' (system or "
+                      "virtual-domain accounts) is not supported\n")
+        srv.wait_line(f"qmail-smtpd: pid {srv.pids()[-1]} Reject::AUTH::setup: {S} P:ESMTP H:client.test ?~ 'sys@example.test'\n")
     finally:
         srv.stop(); home.cleanup()
