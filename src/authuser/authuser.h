@@ -1,7 +1,8 @@
 /* authuser.h -- mxgate-authuser, the checkpassword-compatible authenticator.
  *
  * Reads "user\0password\0timestamp\0" (at most 512 bytes) on fd 3, looks
- * the user up in control/users.cdb (or control/users), verifies a crypt(3)
+ * the user up in control/users.cdb (or control/users, or s/qmail's
+ * users/authuser when neither exists), verifies a crypt(3)
  * hash for plaintext passwords or the CRAM-MD5 / APOP digest against the
  * stored secret, and on success execs the subprogram as the user.
  * Exit codes as in checkpassword: 1 refused, 2 misuse, 111 temporary.
@@ -54,6 +55,10 @@ bool verify_credentials(const struct user_entry *u, const struct auth_request *r
 /* lookup.c */
 /* 1 found into *u, 0 no such user, -1 temporary problem (*why says which) */
 int users_lookup(const char *name, size_t len, struct user_entry *u, const char **why);
+
+/* legacy.c: s/qmail's users/authuser; as users_lookup, and -2 when the
+ * file does not exist */
+int legacy_lookup(const char *name, size_t len, struct user_entry *u, const char **why);
 
 /* launch.c */
 /* set up the user's environment, identity and directory and exec argv;

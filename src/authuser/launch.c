@@ -6,6 +6,8 @@
  * changes to HOME; execs the subprogram with the rest of the environment
  * left as the caller set it (TCPREMOTEIP and friends). Any failure is a
  * temporary problem (111): the password was right, the setup was not.
+ * An account of users/authuser that control/maildirs does not know has no
+ * home: the subprogram then gets USER only and the caller's directory.
  */
 #include "authuser.h"
 #include <grp.h>
@@ -48,6 +50,12 @@ static bool become_user(const struct user_entry *u, const char **why)
 
 int launch_subprogram(const struct user_entry *u, char **argv, const char **why)
 {
+  if (!u->home[0]) {                      /* users/authuser without a Maildir: as qmail-authuser, USER only */
+    if (setenv("USER", u->name, 1) < 0) { *why = "cannot set USER"; return EXIT_TEMP; }
+    execvp(argv[0], argv);
+    *why = "cannot run the subprogram";
+    return EXIT_TEMP;
+  }
   if (!set_environment(u, why) || !become_user(u, why)) return EXIT_TEMP;
   if (chdir(u->home) < 0) { *why = "cannot change to the home directory"; return EXIT_TEMP; }
   execvp(argv[0], argv);

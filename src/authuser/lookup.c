@@ -1,4 +1,5 @@
-/* lookup.c -- finding a user in control/users.cdb or control/users.
+/* lookup.c -- finding a user in control/users.cdb or control/users
+ * (or, when neither exists, in s/qmail's users/authuser: legacy.c).
  *
  * The cdb (built by `mxgate-cdb users`) is used when it exists: key = the
  * name, data = the canonical users line. Without it the text file is read
@@ -86,7 +87,10 @@ int users_lookup(const char *name, size_t len, struct user_entry *u, const char 
   str file = STR_INIT(USERS_FILE_MAX);
   r = control_readfile(&file, "control/users", USERS_FILE_MAX);
   if (r == 1) r = lookup_text(&file, name, len, u, why);
-  else if (r == 0) { *why = "no control/users.cdb and no control/users"; r = -1; }
+  else if (r == 0) {                               /* s/qmail's file, when mxgate's are absent (D34) */
+    r = legacy_lookup(name, len, u, why);
+    if (r == -2) { *why = "no control/users.cdb, no control/users and no users/authuser"; r = -1; }
+  }
   else *why = "cannot read control/users";
   str_wipe_free(&file);
   return r;

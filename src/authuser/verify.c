@@ -97,12 +97,30 @@ static bool verify_challenge(const struct user_entry *u, const struct auth_reque
   return ok;
 }
 
+/* users/authuser's forms: the plaintext password itself, or "%" and the
+ * hex MD5 of it; compared in constant time */
+static bool verify_legacy(const struct user_entry *u, const struct auth_request *r)
+{
+  if (u->plain_password)
+    return strlen(u->secret) == r->pass_len && CRYPTO_memcmp(u->secret, r->pass, r->pass_len) == 0;
+  if (u->hash[0] != '%' || strlen(u->hash) != 1 + 2 * AUTH_DIGEST_LEN) return false;
+  unsigned char d[AUTH_DIGEST_LEN];
+  unsigned n = 0;
+  bool ok = EVP_Digest(r->pass, r->pass_len, d, &n, EVP_md5(), NULL) && n == AUTH_DIGEST_LEN &&
+            verify_hex_digest(u->hash + 1, 2 * AUTH_DIGEST_LEN, d);
+  explicit_bzero(d, sizeof d);
+  return ok;
+}
+
 bool verify_credentials(const struct user_entry *u, const struct auth_request *r)
 {
   bool usable = u && !u->disabled && r->user_len && r->pass_len;
   bool ok = false;
   if (usable && users_has_password(u)) ok = verify_password(u->hash, r->pass);
-  else verify_dummy(r->pass);
+  else {
+    verify_dummy(r->pass);                        /* the same cost for every attempt */
+    if (usable) ok = verify_legacy(u, r);
+  }
   if (usable && u->secret[0] && r->stamp_len && r->pass_len == 2 * AUTH_DIGEST_LEN &&
       verify_challenge(u, r))
     ok = true;

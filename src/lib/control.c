@@ -24,6 +24,15 @@ bool control_path(char *out, size_t cap, const char *rel)
   return n > 0 && (size_t)n < cap;
 }
 
+int control_dir_check(char *path, size_t cap)
+{
+  if (!control_path(path, cap, "control")) { errno = ENAMETOOLONG; return -1; }
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  close(fd);
+  return 0;
+}
+
 int control_readfile(str *out, const char *path, size_t max)
 {
   char full[4096];

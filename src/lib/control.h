@@ -25,6 +25,11 @@ int control_readlist(str *out, const char *name);
 /* iterate a list from control_readlist: for (p = NULL; (p = control_next(l, p)); ) */
 const char *control_next(const str *list, const char *prev);
 
+/* $MXGATE_HOME/control is a directory this process can read: 0, or -1
+ * (errno set) with its path in path, for the caller's loud error: without
+ * it every control file would read as missing and every default apply */
+int control_dir_check(char *path, size_t cap);
+
 /* a whole file (any path relative to home, or absolute) into out */
 int control_readfile(str *out, const char *path, size_t max);
 

@@ -32,6 +32,7 @@
 struct user_entry {
   bool disabled;                      /* line started with '!' */
   bool has_ids;                       /* uid and gid were given */
+  bool plain_password;                /* users/authuser: the secret is the password too */
   uid_t uid;
   gid_t gid;
   char name[USERS_NAME_MAX + 1];

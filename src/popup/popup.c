@@ -1,8 +1,9 @@
 /* popup.c -- mxgate-popup HOSTNAME CHECKPROGRAM SUBPROGRAM...: the POP3
  * greeting and AUTHORIZATION state (RFC 1939, CAPA RFC 2449, STLS RFC 2595).
  *
- * POP3AUTH: unset or "" USER/PASS; "apop" APOP only; "+apop" both (the
- * greeting then carries the APOP timestamp <pid.time@hostname>).
+ * POP3AUTH: unset or "" USER/PASS; "apop" or "+apop" APOP as well, as in
+ * s/qmail (the greeting then carries the APOP timestamp
+ * <pid.time@hostname>); USER/PASS always work.
  * UCSPITLS: unset (STLS offered when a certificate exists), "" offer,
  * "!" require (USER/PASS/APOP before STLS: Reject::STLS::Any), "-" off;
  * POP3S=1 or TCPLOCALPORT 995: TLS from the start. After STLS the input
@@ -47,7 +48,7 @@ static void from_env(struct popup *p)
   snprintf(p->host, sizeof p->host, "%s", host ? host : "");
   const char *a = getenv("POP3AUTH");
   p->apop = a && (strcasecmp(a, "apop") == 0 || strcasecmp(a, "+apop") == 0);
-  p->userpass = !a || strcasecmp(a, "apop") != 0;
+  p->userpass = true;                              /* s/qmail: APOP is added, never instead (D33) */
   const char *t = getenv("POP3TIMEOUT");
   p->timeout = t && atoi(t) > 0 ? atoi(t) : 1200;
   p->tls_mode = tls_mode_from_env();

@@ -5,7 +5,9 @@
  * first 9 significant characters of each part: Reject::DATA::Bad_MIME,
  * BADMIMETYPE; '!' also refuses blanks inside base64) and
  * badloadertypes.cdb (each 5-character run starting with $BADLOADERTYPE:
- * Reject::DATA::Bad_Loader), and to clamd (scan_clamd.c). At the end the
+ * Reject::DATA::Bad_Loader; "+c" spares relay clients; "+" alone, as in
+ * s/qmail, spares relay clients and takes the start characters from the
+ * cdb's own entries), and to clamd (scan_clamd.c). At the end the
  * verdict is, in this order: Bad_MIME/Bad_Loader, Virus_Infected (clamd,
  * then QHPSI on the spooled file; with BASE64 set only for messages with
  * a base64 part), Spam_Message (spamd); DKIM signatures (dkim.c) are
@@ -47,6 +49,7 @@ struct content {
   struct settings set;
   struct mime mime;
   struct cdbx types, loaders;
+  bool loader_start[256];       /* the characters a loader type starts with */
   struct clamd *clamd;
   struct dkim_check *dkim;      /* DKIMVERIFY, or NULL */
   bool scan_mime;               /* the MIME scanner is needed */
@@ -112,7 +115,9 @@ static const char *settings_read(const struct session *s, struct settings *set)
     }
   }
   v = getenv("BADLOADERTYPE");
-  if (v && strcmp(v, "-") != 0) {
+  if (v && strcmp(v, "+") == 0) {                 /* s/qmail: off for relay clients, start from the cdb */
+    if (!trusted) set->loader_on = true;
+  } else if (v && strcmp(v, "-") != 0) {
     bool plus = v[0] == '+' && v[1];
     const char *c = plus ? v + 1 : v;
     if (strlen(c) != 1 || byte_class[(unsigned char)c[0]] != B_SIG || c[0] == '=')
@@ -174,6 +179,20 @@ static bool open_table(struct content *c, struct cdbx *db, const char *name, boo
   return false;
 }
 
+/* which characters start a loader type: BADLOADERTYPE's, or with "+"
+ * alone the first character of every entry of the cdb */
+static void loader_starts(struct content *c)
+{
+  if (c->set.loader) { c->loader_start[(unsigned char)c->set.loader] = true; return; }
+  struct cdb *db = &c->loaders.cdb;
+  unsigned pos;
+  cdb_seqinit(&pos, db);
+  while (cdb_seqnext(&pos, db) > 0) {
+    const char *k = cdb_get(db, 1, cdb_keypos(db));
+    if (k && cdb_keylen(db) > 0) c->loader_start[(unsigned char)k[0]] = true;
+  }
+}
+
 static void part_begin(void *ctx)
 {
   struct content *c = ctx;
@@ -190,7 +209,7 @@ static void sig_char(struct content *c, char ch)
   }
   if (!c->set.loader_on) return;
   c->ring[c->nring++ & 7] = ch;
-  if (c->nring < LOADER_LEN || c->ring[(c->nring - LOADER_LEN) & 7] != c->set.loader) return;
+  if (c->nring < LOADER_LEN || !c->loader_start[(unsigned char)c->ring[(c->nring - LOADER_LEN) & 7]]) return;
   char key[LOADER_LEN];
   for (unsigned j = 0; j < LOADER_LEN; j++) key[j] = c->ring[(c->nring - LOADER_LEN + j) & 7];
   if (cdbx_find(&c->loaders, key, LOADER_LEN, NULL) > 0) refuse(c, ROW_DATA_BAD_LOADER, key, LOADER_LEN);
@@ -259,6 +278,7 @@ struct content *content_begin(struct session *s)
   if (bad) { warn(s, bad); fault(c, bad); return c; }
   if (set.types_on && !open_table(c, &c->types, "control/badmimetypes.cdb", &c->set.types_on)) return c;
   if (set.loader_on && !open_table(c, &c->loaders, "control/badloadertypes.cdb", &c->set.loader_on)) return c;
+  if (c->set.loader_on) loader_starts(c);
   struct mime_events ev = { c, part_begin, part_content };
   mime_init(&c->mime, &ev);
   c->scan_mime = c->set.types_on || c->set.blanks_on || c->set.loader_on || (av && set.base64_only);

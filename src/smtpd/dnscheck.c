@@ -8,6 +8,10 @@
  * (Reject::SNDR::DNS_HELO, Reject::ORIG::DNS_MF); a lookup that fails
  * temporarily is deferred (451 4.4.3, the Deferred rows), never refused.
  * Each lookup is made once per session or transaction and remembered.
+ * MFDNSCHECK asks at MAIL already, as s/qmail does: a temporary failure
+ * is then 451 to MAIL itself (Deferred::ORIG::DNS_MF without a
+ * recipient) and no transaction begins; a domain without records is
+ * still refused at each RCPT.
  */
 #include "smtpd.h"
 #include "dns.h"
@@ -94,4 +98,16 @@ enum row_id mf_dns_check(struct session *s, struct rcpt *r)
     }
   }
   return s->mf_dns == 2 ? ROW_ORIG_DNS_MF : ROW_NONE;
+}
+
+/* at MAIL: true when the sender's lookup failed temporarily (logged,
+ * 451 sent, transaction over); relay clients are not asked */
+bool mf_dns_at_mail(struct session *s)
+{
+  struct rcpt r = { .detail = NULL };
+  if (s->conn.relayclient || s->authenticated || s->cert_relay) return false;
+  if (mf_dns_check(s, &r) != ROW_ORIG_DNS_MF_TEMP) return false;
+  decide(s, ROW_ORIG_DNS_MF_TEMP, NULL, 0, NULL);
+  session_reset_transaction(s);
+  return true;
 }

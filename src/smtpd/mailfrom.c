@@ -133,5 +133,6 @@ void smtp_mail(struct session *s, const char *arg, size_t len)
   s->bmf_form[1] = 0;
   s->mf_dns = 0;
   spf_reset(s);
+  if (mf_dns_at_mail(s)) return;             /* MFDNSCHECK: 451 at MAIL, as s/qmail (D36) */
   reply(s, "250 2.1.0 Sender ok");
 }

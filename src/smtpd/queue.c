@@ -6,11 +6,20 @@
  * and leaves no trace: that is how a refused or broken DATA is dropped.
  * queue_exit_reply() maps qmail-queue's exit codes to SMTP replies.
  *
+ * The queue program's environment is the session's, plus what s/qmail's
+ * qmail-smtpd puts there for queue wrappers (queue_environment()):
+ * HELOHOST, MAILFROM, RCPTTO (the recipients as queued, each followed by
+ * a blank, after DELIVERTO's value when that is set), SPFRESULT (pass,
+ * fail, softfail, neutral, unknown for none, error for temperror and
+ * permerror; only when SPF was evaluated) and AUTHPROTOCOL (login, plain,
+ * cram-md5); AUTHUSER and TCPREMOTEINFO are set by AUTH (auth.c).
+ *
  * Under mxgate-listen a message for a single recipient may instead go
  * straight into its Maildir (cfg->direct_queue): no queue process; the
  * worker's pid stands for the qp in the log.
  */
 #include "smtpd.h"
+#include "spf.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +35,53 @@ static const char *single_rcpt(const str *envelope)
   if (envelope->len < 2 || envelope->s[0] != 'T') return NULL;
   const char *nul = memchr(envelope->s, 0, envelope->len);
   return nul == envelope->s + envelope->len - 1 ? envelope->s + 1 : NULL;
+}
+
+/* name=value of a session field that may hold any byte: cut at a NUL */
+static void env_field(const char *name, const char *v, size_t len, bool set)
+{
+  if (!set) { unsetenv(name); return; }
+  char *copy = strndup(v ? v : "", len);
+  if (copy) setenv(name, copy, 1);
+  free(copy);
+}
+
+/* s/qmail's SPFRESULT words: "none" reads "unknown" there, and every
+ * error "error" */
+static const char *spf_result_word(const struct session *s)
+{
+  if (!s->spf_done || !s->spf || spf_level() <= 0) return NULL;
+  switch (s->spf->result) {
+  case SPF_PASS: return "pass";
+  case SPF_FAIL: return "fail";
+  case SPF_SOFTFAIL: return "softfail";
+  case SPF_NEUTRAL: return "neutral";
+  case SPF_NONE: return "unknown";
+  default: return "error";
+  }
+}
+
+/* the variables s/qmail's queue wrappers read, in the queue child */
+static void queue_environment(const struct session *s)
+{
+  env_field("HELOHOST", s->helo.s, s->helo.len, s->seen_helo);
+  env_field("MAILFROM", s->mailfrom.s, s->mailfrom.len, true);
+  str rcpts = STR_INIT(64 << 20);
+  const char *deliverto = getenv("DELIVERTO");
+  if (deliverto && *deliverto) { str_cats(&rcpts, deliverto); str_catc(&rcpts, ' '); }
+  for (size_t i = 0; i < s->envelope.len; ) {            /* "Taddr\0" each */
+    const char *a = s->envelope.s + i + 1;
+    size_t n = strnlen(a, s->envelope.len - i - 1);
+    str_catb(&rcpts, a, n);
+    str_catc(&rcpts, ' ');
+    i += n + 2;
+  }
+  env_field("RCPTTO", rcpts.s, rcpts.len, true);
+  str_free(&rcpts);
+  const char *spf = spf_result_word(s);
+  env_field("SPFRESULT", spf, spf ? strlen(spf) : 0, spf != NULL);
+  const char *mech = s->authenticated && s->auth_row != ROW_NONE ? row_get(s->auth_row)->condition : NULL;
+  env_field("AUTHPROTOCOL", mech, mech ? strlen(mech) : 0, mech != NULL);
 }
 
 int queue_open(struct session *s, struct queue_job *q)
@@ -69,6 +125,7 @@ int queue_open(struct session *s, struct queue_job *q)
       _exit(s->cfg->queue_inproc(1, argv));
     }
     char *argv[] = { (char *)program, NULL };
+    queue_environment(s);
     execv(argv[0], argv);
     _exit(81);
   }

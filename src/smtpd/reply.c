@@ -5,6 +5,12 @@
  * REPLY_<CONDITION> in the environment (condition upper-cased, '_' removed,
  * e.g. REPLY_GREYLISTED, REPLY_FAILEDRCPTTO) replaces a row's reply text;
  * code and enhanced status stay those of the row.
+ * s/qmail's names (README.smtpreply) append their text to the reply
+ * instead, after a blank: REPLY_HELO, REPLY_MAILBOX, REPLY_MAXSIZE,
+ * REPLY_BADMAILFROM, REPLY_BADRCPTTO, REPLY_SENDEREXIST, REPLY_NOGATEWAY,
+ * REPLY_SENDERINVALID, REPLY_CONTENT (sqmail_append below); where such a
+ * name is also a row's REPLY_<CONDITION> (BADMAILFROM, BADRCPTTO) the
+ * s/qmail meaning, append, is the one taken.
  */
 #include "smtpd.h"
 #include <ctype.h>
@@ -20,9 +26,35 @@ void reply(struct session *s, const char *line)
 
 void reply_code(struct session *s, int code, const char *estatus, const char *text)
 {
-  char buf[1024];
-  snprintf(buf, sizeof buf, "%d %s %s", code, estatus, text);
+  char buf[1100];                              /* text is at most 1023 bytes */
+  snprintf(buf, sizeof buf, "%d %.16s %.1023s", code, estatus, text);
   reply(s, buf);
+}
+
+/* s/qmail's reply variables: their text is appended to these rows' replies */
+static const struct { enum row_id row; const char *name; } sqmail_append[] = {
+  { ROW_SNDR_BAD_HELO, "REPLY_HELO" },          { ROW_SNDR_DNS_HELO, "REPLY_HELO" },
+  { ROW_RCPT_FAILED, "REPLY_MAILBOX" },         { ROW_DATA_INVALID_SIZE, "REPLY_MAXSIZE" },
+  { ROW_ORIG_BAD_MAILFROM, "REPLY_BADMAILFROM" }, { ROW_RCPT_BAD_RCPTTO, "REPLY_BADRCPTTO" },
+  { ROW_ORIG_DNS_MF, "REPLY_SENDEREXIST" },     { ROW_SNDR_INVALID_RELAY, "REPLY_NOGATEWAY" },
+  { ROW_ORIG_INVALID_SENDER, "REPLY_SENDERINVALID" },
+  { ROW_DATA_BAD_MIME, "REPLY_CONTENT" },       { ROW_DATA_BAD_LOADER, "REPLY_CONTENT" },
+};
+
+/* a reply variable's value when it is one line of text: anything that
+ * would split the reply is refused */
+static const char *reply_env(const char *name)
+{
+  const char *v = getenv(name);
+  return v && *v && !strpbrk(v, "\r\n") ? v : NULL;
+}
+
+/* the s/qmail variable of row, or NULL */
+static const char *sqmail_name(enum row_id row)
+{
+  for (size_t i = 0; i < sizeof sqmail_append / sizeof *sqmail_append; i++)
+    if (sqmail_append[i].row == row) return sqmail_append[i].name;
+  return NULL;
 }
 
 const char *row_text(enum row_id row)
@@ -33,19 +65,22 @@ const char *row_text(enum row_id row)
   for (const char *c = r->condition; *c && n < sizeof name - 1; c++)
     if (*c != '_' && *c != '-') name[n++] = (char)toupper((unsigned char)*c);
   name[n] = 0;
-  const char *v = getenv(name);
-  /* the override is one line of text: refuse anything that would split the reply */
-  if (v && *v && !strpbrk(v, "\r\n")) return v;
-  return r->text;
+  const char *sq = sqmail_name(row);
+  if (sq && strcmp(sq, name) == 0) return r->text;     /* the s/qmail name: appended, not replacing */
+  const char *v = reply_env(name);
+  return v ? v : r->text;
 }
 
 void reply_row(struct session *s, enum row_id row, bool temporary_variant)
 {
   const struct row *r = row_get(row);
+  char text[1024];
+  const char *sq = sqmail_name(row), *extra = sq ? reply_env(sq) : NULL;
+  snprintf(text, sizeof text, "%s%s%s", row_text(row), extra ? " " : "", extra ? extra : "");
   if (row == ROW_RCPT_FAILED && temporary_variant)
-    reply_code(s, 450, "4.2.1", row_text(row));
+    reply_code(s, 450, "4.2.1", text);
   else
-    reply_code(s, r->code, r->estatus, row_text(row));
+    reply_code(s, r->code, r->estatus, text);
 }
 
 void decide_log(struct session *s, enum row_id row, const char *rcpt, size_t rcptlen, const char *detail)

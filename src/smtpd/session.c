@@ -60,7 +60,12 @@ int smtpd_config_load(struct smtpd_config *cfg, const char *argv0)
                  &cfg->badrcptto, &cfg->badhelo, &cfg->relaymailfrom, &cfg->recipients,
                  &cfg->spflocalrules, &cfg->spfexplain };
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) all[i]->max = 64 << 20;
-  char host[256] = "localhost";
+  char host[256] = "localhost", dir[4096];
+  if (control_dir_check(dir, sizeof dir) < 0) {      /* never a silently empty configuration */
+    fprintf(stderr, "mxgate-smtpd: fatal: cannot read the control directory %s: %s"
+            " (MXGATE_HOME names the home; an s/qmail home is /var/qmail)\n", dir, strerror(errno));
+    return -1;
+  }
   gethostname(host, sizeof host - 1);
   errno = 0;
   if (control_readline(&cfg->me, "me", host) < 0) { config_error("control/me"); return -1; }
@@ -70,7 +75,11 @@ int smtpd_config_load(struct smtpd_config *cfg, const char *argv0)
   if (control_readulong(&cfg->timeout, "timeoutsmtpd") < 0) { config_error("control/timeoutsmtpd"); return -1; }
   if (cfg->timeout == 0) cfg->timeout = 1;
   if (control_readulong(&cfg->databytes, "databytes") < 0) { config_error("control/databytes"); return -1; }
-  if (readlist(&cfg->rcpthosts, "rcpthosts") < 0 || readlist(&cfg->badmailfrom, "badmailfrom") < 0 ||
+  int have_rcpthosts = readlist(&cfg->rcpthosts, "rcpthosts");
+  if (have_rcpthosts == 0)                           /* s/qmail relays for every domain here: say we do not */
+    fprintf(stderr, "mxgate-smtpd: warning: no control/rcpthosts: every recipient domain not in"
+            " control/morercpthosts.cdb is refused (s/qmail would accept every domain)\n");
+  if (have_rcpthosts < 0 || readlist(&cfg->badmailfrom, "badmailfrom") < 0 ||
       readlist(&cfg->badrcptto, "badrcptto") < 0 || readlist(&cfg->relaymailfrom, "relaymailfrom") < 0)
     return -1;
   int rr = readlist(&cfg->recipients, "recipients");    /* present, even empty: fail-closed */
@@ -150,7 +159,8 @@ void conn_from_env(struct conn *c)
   c->maxrcpt = envnum("MAXRECIPIENTS", 0);
   c->tarpitcount = envnum("TARPITCOUNT", 0);
   c->tarpitdelay = envnum("TARPITDELAY", 0);
-  c->databytes = envnum("DATABYTES", ULONG_MAX);
+  const char *db = getenv("DATABYTES");
+  c->databytes = db && !*db ? 0 : envnum("DATABYTES", ULONG_MAX);   /* '' is no limit, as in s/qmail */
   c->recipients450 = getenv("RECIPIENTS450") != NULL;
 }
 

@@ -146,6 +146,7 @@ void localip_rewrite(const struct smtpd_config *cfg, str *addr);
 struct dns *session_dns(struct session *s);
 enum row_id helo_dns_check(struct session *s, struct rcpt *r);
 enum row_id mf_dns_check(struct session *s, struct rcpt *r);
+bool mf_dns_at_mail(struct session *s);
 
 /* spfcheck.c */
 struct spf_answer;

@@ -1,9 +1,11 @@
 /* spfcheck.c -- SPF (RFC 7208) for clients that are neither relay clients
  * nor authenticated, with s/qmail's levels in the SPF variable:
  *   0 off   1 evaluate, add Received-SPF, log Accept::SPF::... on pass
- *   2 also defer a temperror (Deferred::SPF::Temp_Error, 451 4.4.3)
+ *   2 also defer a temperror, and a permerror (a syntax error, a loop,
+ *     too many lookups) as s/qmail does (Deferred::SPF::Temp_Error,
+ *     451 4.4.3, detail the problem; "permerror: ..." for the latter)
  *   3 also refuse fail (Reject::SPF::Fail, 550 5.7.23 with the explanation)
- *   4 also refuse softfail, 5 also neutral, 6 also none and permerror
+ *   4 also refuse softfail, 5 also neutral, 6 also none
  *     (Reject::ORIG::SPF, detail the result)
  * The identity is MAIL FROM, or postmaster@HELO for the null sender; the
  * check runs once per transaction, at its first recipient, through the
@@ -45,6 +47,20 @@ static void evaluate(struct session *s)
   s->spf_done = true;
 }
 
+/* "permerror: <problem>", kept in the answer (asked for at each recipient) */
+static const char *permerror_detail(struct spf_answer *a)
+{
+  static const char tag[] = "permerror: ";
+  size_t n = strlen(a->problem), t = sizeof tag - 1;
+  if (strncmp(a->problem, tag, t) == 0) return a->problem;
+  if (n + t >= sizeof a->problem) n = sizeof a->problem - t - 1;
+  memmove(a->problem + t, a->problem, n);
+  memcpy(a->problem, tag, t);
+  a->problem[t + n] = 0;
+  if (n == 0) snprintf(a->problem + t, sizeof a->problem - t, "invalid SPF record");
+  return a->problem;
+}
+
 enum row_id spf_rcpt_check(struct session *s, struct rcpt *r)
 {
   int level = spf_level();
@@ -74,8 +90,11 @@ enum row_id spf_rcpt_check(struct session *s, struct rcpt *r)
   case SPF_NEUTRAL:
     if (level < 5) return ROW_NONE;
     break;
+  case SPF_PERMERROR:                                   /* s/qmail: 451 from level 2 on (D27) */
+    if (level < 2) return ROW_NONE;
+    r->detail = permerror_detail(s->spf);
+    return ROW_SPF_TEMP_ERROR;
   case SPF_NONE:
-  case SPF_PERMERROR:
     if (level < 6) return ROW_NONE;
     break;
   }

@@ -9,7 +9,9 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct smtpd_config cfg;
@@ -19,6 +21,9 @@ static void setup(void)
 {
   char dir[] = "/tmp/mxgate-fuzz-XXXXXX";
   if (!mkdtemp(dir)) abort();
+  char control[sizeof dir + 8];
+  snprintf(control, sizeof control, "%s/control", dir);
+  if (mkdir(control, 0755) != 0) abort();     /* a home without control/ is a configuration error */
   setenv("MXGATE_HOME", dir, 1);
   setenv("QMAILQUEUE", "/bin/true", 1);
   setenv("HELOCHECK", ".", 1);

@@ -68,7 +68,7 @@ def test_smtp_auth_setup_error_without_users_file():
     try:
         assert login(srv.port, "alice", PASSWORD, "LOGIN") == 454
         srv.wait_line("Reject::AUTH::setup", timeout=30)
-        assert "mxgate-authuser: temporary failure: no control/users.cdb and no control/users" in srv.log()
+        assert "mxgate-authuser: temporary failure: no control/users.cdb, no control/users and no users/authuser" in srv.log()
     finally:
         srv.stop()
         home.cleanup()
