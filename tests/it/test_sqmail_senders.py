@@ -171,20 +171,26 @@ def test_D14_empty_rule_allows_any_sender():
 def test_D15_rule_senders_match_from_the_right():
     """each sender of a rule is a suffix of the allowed addresses:
     'example.test' covers joe@mail.example.test, '-sales@partner.test'
-    covers big-sales@partner.test"""
-    home = home_with(mfrules="127.0.0.1&example.test,-sales@partner.test\n")
-    srv = server(home, {"LOCALMFCHECK": "!"}, rules=RELAY)
-    try:
-        pid, r = talk(srv, ["MAIL FROM:<joe@mail.example.test>", "RCPT TO:<far@elsewhere.test>",
-                            "RSET", "MAIL FROM:<Big-Sales@Partner.test>", "RCPT TO:<far@elsewhere.test>",
-                            "RSET", "MAIL FROM:<joe@partner.test>", "RCPT TO:<far@elsewhere.test>"])
-        assert r[2] == r[5] == ["250 2.1.5 Recipient ok"], r
-        assert r[8] == ["553 5.7.1 Sender address not allowed for this client"], r
-        line(srv, pid, "Accept::ORIG::Local_Sender", "P:ESMTP H:client.test F:joe@mail.example.test T:far@elsewhere.test")
-        line(srv, pid, "Accept::ORIG::Local_Sender", "P:ESMTP H:client.test F:Big-Sales@Partner.test T:far@elsewhere.test")
-        line(srv, pid, "Reject::ORIG::Invalid_Sender", "P:ESMTP H:client.test F:joe@partner.test T:far@elsewhere.test")
-    finally:
-        srv.stop(); home.cleanup()
+    covers big-sales@partner.test; the same from a cdb in the form s/qmail's
+    qmail-mfrules writes ('+' before each sender)"""
+    mxgate_cdb = home_with(mfrules="127.0.0.1&example.test,-sales@partner.test\n")
+    sqmail_cdb = home_with()
+    data = b"+example.test+-sales@partner.test"
+    subprocess.run(["cdb", "-c", sqmail_cdb.path("control", "mailfromrules.cdb")],
+                   input=b"+9,%d:127.0.0.1->%s\n\n" % (len(data), data), check=True)
+    for home in (mxgate_cdb, sqmail_cdb):
+        srv = server(home, {"LOCALMFCHECK": "!"}, rules=RELAY)
+        try:
+            pid, r = talk(srv, ["MAIL FROM:<joe@mail.example.test>", "RCPT TO:<far@elsewhere.test>",
+                                "RSET", "MAIL FROM:<Big-Sales@Partner.test>", "RCPT TO:<far@elsewhere.test>",
+                                "RSET", "MAIL FROM:<joe@partner.test>", "RCPT TO:<far@elsewhere.test>"])
+            assert r[2] == r[5] == ["250 2.1.5 Recipient ok"], r
+            assert r[8] == ["553 5.7.1 Sender address not allowed for this client"], r
+            line(srv, pid, "Accept::ORIG::Local_Sender", "P:ESMTP H:client.test F:joe@mail.example.test T:far@elsewhere.test")
+            line(srv, pid, "Accept::ORIG::Local_Sender", "P:ESMTP H:client.test F:Big-Sales@Partner.test T:far@elsewhere.test")
+            line(srv, pid, "Reject::ORIG::Invalid_Sender", "P:ESMTP H:client.test F:joe@partner.test T:far@elsewhere.test")
+        finally:
+            srv.stop(); home.cleanup()
 
 
 def test_D16_relay_client_without_a_rule_is_refused():
