@@ -204,6 +204,25 @@ def test_D16_relay_client_without_a_rule_is_refused():
         line(srv, pid, "Reject::ORIG::Invalid_Sender", "P:ESMTP H:client.test F:alice@example.test T:far@elsewhere.test")
     finally:
         srv.stop(); home.cleanup()
+    home = home_with()                            # no mailfromrules.cdb at all: the domain mode, as s/qmail
+    srv = server(home, {"LOCALMFCHECK": "!"}, rules=RELAY)
+    try:
+        pid, r = talk(srv, ["MAIL FROM:<alice@example.test>", "RCPT TO:<far@elsewhere.test>",
+                            "RSET", "MAIL FROM:<x@other.test>", "RCPT TO:<far@elsewhere.test>"])
+        assert r[2] == ["250 2.1.5 Recipient ok"] and r[5] == ["553 5.7.1 Sender address not allowed for this client"], r
+        line(srv, pid, "Accept::ORIG::Local_Sender", "P:ESMTP H:client.test F:alice@example.test T:far@elsewhere.test")
+        line(srv, pid, "Reject::ORIG::Invalid_Sender", "P:ESMTP H:client.test F:x@other.test T:far@elsewhere.test")
+    finally:
+        srv.stop()
+    os.mkdir(home.path("control", "mailfromrules.cdb"))   # there but unreadable as a cdb: refused, loudly
+    srv = server(home, {"LOCALMFCHECK": "!"}, rules=RELAY)
+    try:
+        pid, r = talk(srv, ["MAIL FROM:<alice@example.test>", "RCPT TO:<far@elsewhere.test>"])
+        assert r[2] == ["553 5.7.1 Sender address not allowed for this client"], r
+        line(srv, pid, "Reject::ORIG::Invalid_Sender", "P:ESMTP H:client.test F:alice@example.test T:far@elsewhere.test")
+        srv.wait_line(f"mxgate-smtpd: pid {pid} warning: control/mailfromrules.cdb cannot be read; sender refused\n")
+    finally:
+        srv.stop(); home.cleanup()
 
 
 def test_D17_rule_bang_needs_authentication():
