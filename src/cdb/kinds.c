@@ -7,7 +7,9 @@
  *   badloadertypes  key: the first 5 characters, the rest a comment
  *   mailfromrules   "key&data": key lower-cased, data the text after '&'
  *                   verbatim; an IPv4 key "a.b.c.N-M" stands for the keys
- *                   a.b.c.N ... a.b.c.M (as s/qmail's qmail-mfrules)
+ *                   a.b.c.N ... a.b.c.M (as s/qmail's qmail-mfrules); data
+ *                   may not start with '+', which marks the data of a cdb
+ *                   made by qmail-mfrules ("+a+b") for mxgate-smtpd
  *   users           users(5) lines; key the name, data the canonical line
  *   recipients      ":" + the lower-cased address; "@domain" gives the
  *                   catch-all ":@domain" (fastforward-compatible)
@@ -93,6 +95,7 @@ static const char *mailfromrules(const char *l, size_t n, const struct cdb_sink 
   size_t kn = (size_t)(amp - l), dn = n - kn - 1;
   if (!kn) return "a rule needs a key before '&'";
   if (has_blank(l, kn)) return "a key has no blanks";
+  if (dn && amp[1] == '+') return "a sender list may not start with '+' (qmail-mfrules' stored form)";
   size_t prefix;
   unsigned lo, hi;
   const char *err = NULL;

@@ -1,9 +1,11 @@
 /* dnscheck.c -- the DNS checks of a RCPT from a client that is neither a
  * relay client nor authenticated:
  *   HELOCHECK=A  the HELO name must have an A or AAAA record
- *   HELOCHECK=M  the HELO name must have an MX record (or an address,
- *                RFC 5321 5.1 implicit MX)
+ *   HELOCHECK=M  the HELO name must have an MX record or, failing that,
+ *                an A/AAAA record (RFC 5321 5.1 implicit MX; s/qmail asks
+ *                its dns_mxip, which falls back to the address the same way)
  *   MFDNSCHECK   the sender's domain must have an MX or an A/AAAA record
+ * (a null MX, RFC 7505, counts as none for both)
  * A name that does not exist or has no such record is refused
  * (Reject::SNDR::DNS_HELO, Reject::ORIG::DNS_MF); a lookup that fails
  * temporarily is deferred (451 4.4.3, the Deferred rows), never refused.
@@ -30,16 +32,15 @@ struct dns *session_dns(struct session *s)
   return s->dns;
 }
 
-/* 1 has the records, 0 has none, -1 temporary failure */
-static int has_mail_records(struct dns *d, const char *name, bool mx_only)
+/* 1 has an MX (or, lacking one, an address), 0 has none or the null MX,
+ * -1 temporary failure */
+static int has_mail_records(struct dns *d, const char *name)
 {
   struct dns_mxs mx;
   if (!d || !dns_name_ok(name)) return d ? 0 : -1;
-  enum dns_status st = mx_only ? dns_mx(d, name, &mx) : dns_mx_implicit(d, name, &mx);
-  if (st == DNS_FOUND) return mx_only || !dns_mx_is_null(&mx) ? 1 : 0;
-  if (st == DNS_TEMP) return -1;
-  if (!mx_only || st == DNS_NXDOMAIN || st == DNS_PERM) return 0;
-  return 0;
+  enum dns_status st = dns_mx_implicit(d, name, &mx);
+  if (st == DNS_FOUND) return dns_mx_is_null(&mx) ? 0 : 1;
+  return st == DNS_TEMP ? -1 : 0;
 }
 
 static int has_address(struct dns *d, const char *name)
@@ -72,7 +73,7 @@ enum row_id helo_dns_check(struct session *s, struct rcpt *r)
       v = strncmp(name + 1, s->conn.remoteip, strlen(s->conn.remoteip)) == 0 &&
           name[1 + strlen(s->conn.remoteip)] == ']';
     else
-      v = mode[0] == 'M' ? has_mail_records(session_dns(s), name, true) : has_address(session_dns(s), name);
+      v = mode[0] == 'M' ? has_mail_records(session_dns(s), name) : has_address(session_dns(s), name);
     if (v < 0) return ROW_SNDR_DNS_HELO_TEMP;          /* not remembered: asked again next time */
     s->helo_dns = v > 0 ? 1 : 2;
   }
@@ -92,7 +93,7 @@ enum row_id mf_dns_check(struct session *s, struct rcpt *r)
     } else {
       memcpy(name, dom, domlen);
       name[domlen] = 0;
-      int v = has_mail_records(session_dns(s), name, false);
+      int v = has_mail_records(session_dns(s), name);
       s->mf_dns = v > 0 ? 1 : v == 0 ? 2 : 0;
       if (v < 0) return ROW_ORIG_DNS_MF_TEMP;
     }

@@ -5,8 +5,10 @@
  * in '!' ("name!") exempts that name from every HELO check. The one-letter
  * modes also require a non-empty HELO (detail '!'):
  *   !   only require a HELO          .   require + badhelo
- *   =   require + badhelo + the name must be the client's DNS name (TCPREMOTEHOST)
- *   A   require + badhelo + DNS A/AAAA,  M   ... + DNS MX  (helo_dns.c)
+ *   =   require + badhelo + the name must be the client's DNS name (TCPREMOTEHOST);
+ *       a mismatch is logged as s/qmail logs it, as a DNS refusal:
+ *       Reject::SNDR::DNS_HELO with detail '='
+ *   A   require + badhelo + DNS A/AAAA,  M   ... + DNS MX or A  (dnscheck.c)
  * Any other value (e.g. "" or "1") checks badhelo only.
  */
 #include "smtpd.h"
@@ -51,7 +53,8 @@ enum row_id helo_check(struct session *s, struct rcpt *r)
   if (m == '=' && (!s->conn.have_remotehost ||
                    !str_equal_nocase(s->helo.s, s->helo.len, s->conn.remotehost, strlen(s->conn.remotehost)))) {
     r->detail = "=";
-    return ROW_SNDR_BAD_HELO;
+    r->reply_text = "HELO name is not the client's DNS name";
+    return ROW_SNDR_DNS_HELO;
   }
   return ROW_NONE;
 }

@@ -4,10 +4,15 @@
  * this order as s/qmail does:
  *   ?addr        bypass: this sender skips badmailfrom (and MFDNSCHECK)
  *   @domain+     any sender at domain, from a client that is not a relay client
- *   @domain-     any sender at domain, from a client without a DNS name
+ *                (RELAYCLIENT, a successful AUTH or a client certificate
+ *                make one: s/qmail sets RELAYCLIENT on AUTH)
+ *   @domain-     any sender at domain, from a client without a DNS name:
+ *                TCPREMOTEHOST unset or the literal "unknown" (s/qmail's
+ *                stand-in for a missing name, and tcpserver's)
  *   @domain=     any sender at domain, from a client whose DNS name is not in domain
  *   ~hostsuffix  any sender whose domain differs from the client's DNS name,
  *                when the client's name (or a parent of it) is listed
+ *                ('=' and '~' need a name: not for "unknown")
  *   addr, @domain                        form '@'
  *   wildmat patterns, '!' exempts        form '*'
  * The verdict is taken at MAIL and logged for each RCPT (s/qmail order).
@@ -56,9 +61,10 @@ char badmailfrom_check(const struct session *s)
   if (listed(&s->cfg->badmailfrom, key, len + 1)) return '?';
   bool has_dom = addr_domain(mf, len, &dom, &domlen);
   const char *host = s->conn.remotehost;
-  bool known = s->conn.have_remotehost;
+  bool known = s->conn.have_remotehost && !str_equal_nocase(host, strlen(host), "unknown", 7);
+  bool relay = s->conn.relayclient || s->authenticated || s->cert_relay;
   if (has_dom) {
-    if (!s->conn.relayclient && domain_form(s, dom, domlen, '+')) return '+';
+    if (!relay && domain_form(s, dom, domlen, '+')) return '+';
     if (!known && domain_form(s, dom, domlen, '-')) return '-';
     if (known && !host_in_domain(host, dom, domlen) && domain_form(s, dom, domlen, '=')) return '=';
     if (known && !host_in_domain(host, dom, domlen)) {

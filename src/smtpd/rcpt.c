@@ -69,7 +69,7 @@ static enum row_id check_maxrcpt(struct session *s, struct rcpt *r)
 }
 
 static const rcpt_check_fn remote_checks[] = {
-  mav_check_remote, helo_check, helo_dns_check, mf_dns_check, check_relay, check_tarpit,
+  helo_check, helo_dns_check, mf_dns_check, check_relay, check_tarpit,
   check_recipients, spf_rcpt_check, grey_check,
 };
 static const rcpt_check_fn local_checks[] = {

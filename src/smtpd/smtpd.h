@@ -160,7 +160,6 @@ void spf_reset(struct session *s);
 enum row_id grey_check(struct session *s, struct rcpt *r);
 
 /* mav.c */
-enum row_id mav_check_remote(struct session *s, struct rcpt *r);
 enum row_id mav_check_local(struct session *s, struct rcpt *r);
 
 /* commands.c */

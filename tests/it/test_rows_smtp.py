@@ -111,7 +111,7 @@ def test_helocheck_modes():
     def setup(hm):
         hm.write("badhelo", "bad.test\n*.dyn.test\n!ok.dyn.test\nexempt.test!\n")
     for mode, helo, detail in (("", "EHLO bad.test", "."), ("", "EHLO x.dyn.test", "*"), ("!", "EHLO ", "!"),
-                               (".", None, "!"), ("=", "EHLO not.the.name.test", "=")):
+                               (".", None, "!")):       # '=' logs DNS_HELO: test_sqmail_senders D19
         home, srv = server(setup, env={"HELOCHECK": mode})
         try:
             pid, r = talk(srv, ["MAIL FROM:<a@remote.test>", "RCPT TO:<alice@example.test>"], helo=helo)

@@ -266,11 +266,11 @@ def test_mav_rows():
     home = rules_home()
     srv = srv_for(home, {"SMTPAUTH": "", "UCSPITLS": "-", "AUTH_CLEARTEXT": "1", "LOCALMFCHECK": ""})
     try:
-        c = h.Client(srv.port)                                           # not authenticated, our domain
+        c = h.Client(srv.port)                   # not a relay client: not judged, as in s/qmail (D13)
         c.reply(); c.cmd("EHLO client.test"); c.cmd("MAIL FROM:<alice@example.test>")
-        assert c.cmd("RCPT TO:<bob@example.test>")[1] == ["530 5.7.0 Local sender must authenticate"]
+        assert c.cmd("RCPT TO:<bob@example.test>")[1] == ["250 2.1.5 Recipient ok"]
         c.cmd("QUIT"); c.close()
-        line(srv, srv.pids()[-1], "Reject::ORIG::Require_Auth", "P:ESMTP H:client.test F:alice@example.test T:bob@example.test")
+        line(srv, srv.pids()[-1], "Accept::RCPT::Rcpthosts_Rcptto", "P:ESMTP H:client.test F:alice@example.test T:bob@example.test")
         with smtplib.SMTP("127.0.0.1", srv.port) as s:                  # authenticated: foreign sender refused
             s.ehlo("client.test"); s.login("alice", "alice-pw")
             s.mail("alice@other.test")
@@ -283,9 +283,10 @@ def test_mav_rows():
     finally:
         srv.stop(); home.cleanup()
     home = rules_home()
-    srv = srv_for(home, {"SMTPAUTH": "", "UCSPITLS": "-", "AUTH_CLEARTEXT": "1", "LOCALMFCHECK": "!"})
+    relay = h.tcprules(home.path("rules.cdb"), '127.0.0.1:allow,RELAYCLIENT=""\n')
+    srv = srv_for(home, {"SMTPAUTH": "", "UCSPITLS": "-", "AUTH_CLEARTEXT": "1", "LOCALMFCHECK": "!"}, rules=relay)
     try:
-        c = h.Client(srv.port)                                           # the rule says: authenticate first
+        c = h.Client(srv.port)                            # a relay client; the rule says: authenticate first
         c.reply(); c.cmd("EHLO client.test"); c.cmd("MAIL FROM:<x@remote.test>")
         assert c.cmd("RCPT TO:<bob@example.test>")[1] == ["530 5.7.0 Authentication required for this client"]
         c.cmd("QUIT"); c.close()

@@ -92,6 +92,8 @@ static void test_mailfromrules_key_and_data(void **state)
   assert_string_equal(r.data[0], "");
   assert_string_equal(run("mailfromrules", "no ampersand", &r), "a rule is key&senders");
   assert_non_null(run("mailfromrules", "&data", &r));
+  assert_string_equal(run("mailfromrules", "=&+sales@example.com", &r),   /* read as qmail-mfrules' "+a+b" */
+                      "a sender list may not start with '+' (qmail-mfrules' stored form)");
 }
 
 static void test_mailfromrules_ipv4_range(void **state)
