@@ -147,7 +147,7 @@ void smtp_rcpt(struct session *s, const char *arg, size_t len)
     reply(s, "451 4.3.0 Temporary failure looking up the recipient");
   } else if (row != ROW_NONE && r.reply_text) {
     decide_log(s, row, r.addr.s, r.addr.len, r.detail);
-    reply_code(s, row_get(row)->code, row_get(row)->estatus, r.reply_text);
+    reply_row_text(s, row, r.reply_text, false);
   } else if (row != ROW_NONE) {
     decide(s, row, r.addr.s, r.addr.len, r.detail);
   } else {

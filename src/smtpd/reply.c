@@ -73,10 +73,17 @@ const char *row_text(enum row_id row)
 
 void reply_row(struct session *s, enum row_id row, bool temporary_variant)
 {
+  reply_row_text(s, row, row_text(row), temporary_variant);
+}
+
+/* the row's reply with base as its text (a check's own text, such as
+ * HELOCHECK='s or an SPF explanation), s/qmail's variable appended */
+void reply_row_text(struct session *s, enum row_id row, const char *base, bool temporary_variant)
+{
   const struct row *r = row_get(row);
   char text[1024];
   const char *sq = sqmail_name(row), *extra = sq ? reply_env(sq) : NULL;
-  snprintf(text, sizeof text, "%s%s%s", row_text(row), extra ? " " : "", extra ? extra : "");
+  snprintf(text, sizeof text, "%s%s%s", base, extra ? " " : "", extra ? extra : "");
   if (row == ROW_RCPT_FAILED && temporary_variant)
     reply_code(s, 450, "4.2.1", text);
   else

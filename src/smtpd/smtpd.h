@@ -127,6 +127,7 @@ void reply_code(struct session *s, int code, const char *estatus, const char *te
 void decide(struct session *s, enum row_id row, const char *rcpt, size_t rcptlen, const char *detail);
 void decide_log(struct session *s, enum row_id row, const char *rcpt, size_t rcptlen, const char *detail);
 void reply_row(struct session *s, enum row_id row, bool temporary_variant);
+void reply_row_text(struct session *s, enum row_id row, const char *base, bool temporary_variant);
 const char *row_text(enum row_id row);
 
 /* auth.c, tls_cmd.c */

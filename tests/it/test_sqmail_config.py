@@ -308,6 +308,15 @@ def test_D30_sqmail_reply_names_append_their_text():
         line(srv, pid, "Reject::SNDR::Bad_Helo", "H:bad.helo.test F:a@remote.test T:alice@example.test '.'")
     finally:
         srv.stop()
+    # a refusal with a text of its own (HELOCHECK='s '=') gets the s/qmail text too
+    env["HELOCHECK"] = "="
+    srv = h.smtpd(home, env=env)
+    try:
+        pid, r = talk(srv, ["MAIL FROM:<a@remote.test>", "RCPT TO:<alice@example.test>"], helo="not.the.name.test")
+        assert r[1][1] == ["550 5.7.1 HELO name is not the client's DNS name (helo)"]
+        line(srv, pid, "Reject::SNDR::DNS_HELO", "H:not.the.name.test F:a@remote.test T:alice@example.test '='")
+    finally:
+        srv.stop()
     # mxgate's own name replaces; the s/qmail name is appended after it
     srv = h.smtpd(home, env={"REPLY_INVALIDRELAY": "No relaying here", "REPLY_NOGATEWAY": "(#5.7.1)"})
     try:
