@@ -214,7 +214,13 @@ void smtp_auth(struct session *s, const char *arg, size_t len)
   const char *resp = n < len ? arg + n + 1 : arg + len;
   size_t rlen = n < len ? len - n - 1 : 0;
   s->auth_user.len = 0;
-  if (m == MECH_NONE || !mech_offered(s, m)) { decide(s, ROW_AUTH_METHOD, NULL, 0, NULL); return; }
+  if (m == MECH_NONE || !mech_offered(s, m)) {
+    if (m != MECH_NONE && s->auth.enabled && s->auth.login_plain)   /* s/qmail would have taken it (D21) */
+      fprintf(stderr, "mxgate-smtpd: pid %ld note: AUTH %s refused before STARTTLS (RFC 4954; AUTH_CLEARTEXT=1 allows it)\n",
+              (long)s->pid, mechs[m].name);
+    decide(s, ROW_AUTH_METHOD, NULL, 0, NULL);
+    return;
+  }
   if (!s->checkprogram || !s->checkprogram[0]) { decide(s, ROW_AUTH_SETUP, NULL, 0, NULL); return; }
   if (rlen == 1 && resp[0] == '=') rlen = 0;          /* RFC 4954: "=" is an empty initial response */
   str user = STR_INIT(AUTH_LINE_MAX), pass = STR_INIT(AUTH_LINE_MAX), chal = STR_INIT(1024);

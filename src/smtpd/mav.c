@@ -139,7 +139,7 @@ enum row_id mav_check_local(struct session *s, struct rcpt *r)
     const char *who = s->authenticated ? str_cstr(&s->auth_user) : s->conn.remoteinfo;
     ok = *who && str_equal_nocase(who, strlen(who), s->mailfrom.s, s->mailfrom.len);
   } else if (strcmp(mode, "?") == 0) {
-    const char *email = s->tls_conn ? tls_info(s->tls_conn)->peer_email : "";
+    const char *email = s->tls ? s->tlsinfo.peer_email : "";
     ok = *email && str_equal_nocase(email, strlen(email), s->mailfrom.s, s->mailfrom.len);
   } else if (strcmp(mode, "!") == 0) {
     str rule = STR_INIT(4096);
