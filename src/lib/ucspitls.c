@@ -28,6 +28,11 @@ static int env_fd(const char *name)
   return (int)fd;
 }
 
+bool ucspitls_fd_named(int fd)
+{
+  return getenv("SSLCTLFD") && (env_fd("SSLCTLFD") == fd || env_fd("SSLREADFD") == fd || env_fd("SSLWRITEFD") == fd);
+}
+
 enum ucspitls ucspitls_detect(const char *prog)
 {
   if (getenv("SSLCTLFD")) {

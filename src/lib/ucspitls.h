@@ -32,6 +32,10 @@ enum ucspitls {
  * descriptor not open) is said on stderr once, as prog, and counts as NONE */
 enum ucspitls ucspitls_detect(const char *prog);
 
+/* whether fd is one of SSLCTLFD, SSLREADFD, SSLWRITEFD (mxgate-popup's
+ * log descriptor 5 may be one of them under sslserver -n: it is not a log) */
+bool ucspitls_fd_named(int fd);
+
 /* the connection's TLS facts from the SSL_* variables sslserver set:
  * protocol, cipher, and the client certificate (valid when sslserver named
  * its subject, SSL_CLIENT_S_DN, and did not say SSL_CLIENT_VERIFY other

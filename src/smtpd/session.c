@@ -233,7 +233,7 @@ int session_run(struct session *s)
     io_flush(&s->out);
     return 0;
   }
-  if (!tls_implicit(s)) return 0;
+  if (!tls_implicit(s)) { io_flush(&s->out); return 0; }     /* the 454 of a refused certificate */
   snprintf(greet, sizeof greet, "220 %s ESMTP", str_cstr((str *)&s->cfg->greeting));
   reply(s, greet);
   while (!s->quit) {
