@@ -10,8 +10,9 @@
  * (the pipes are plaintext, the session is TLS), SSLCTLFD makes STLS go
  * through sslserver (offered unless UCSPITLS=-). After STLS the input
  * read before the handshake is discarded. Every login decision is one log
- * line on fd 5 (fd 2 when 5 is not open, or is one of sslserver's): Accept|Reject::AUTH::User,
- * Accept|Reject::AUTH::Apop, Reject::STLS::Any; P:POP3 or P:POP3S.
+ * line on fd 5 (fd 2 when 5 is not open, or is one of sslserver's):
+ * Accept|Reject::AUTH::User, Accept|Reject::AUTH::Apop, Reject::STLS::Any;
+ * P:POP3 or P:POP3S.
  * Failed logins wait POP3DELAY seconds (default 2); after 3 the
  * connection is closed. Idle limit POP3TIMEOUT (default 1200 s).
  */

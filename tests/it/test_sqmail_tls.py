@@ -16,14 +16,14 @@ S = "S:127.0.0.1:unknown"
 EHLO_HEAD = ["250-mx.example.test", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-SMTPUTF8"]
 
 
-def smtpd_ssl(home, env, delayed=False, clientca=False, auth=True):
+def smtpd_ssl(home, env, delayed=False, clientca=False, auth=True, tcpenv=True):
     """mxgate-smtpd under the UCSPI-TLS server, sslserver's certificate being the test PKI's"""
     d = pki()
     e = {"MXGATE_HOME": home.dir, "AUTHDELAY": "0"}
     e.update(env)
     args = [h.prog("mxgate-authuser"), "/bin/true"] if auth else []
     return Sslserver([h.prog("mxgate-smtpd")] + args, os.path.join(d, "servercert.pem"), env=e, delayed=delayed,
-                     clientca=os.path.join(d, "ca.pem") if clientca else None)
+                     clientca=os.path.join(d, "ca.pem") if clientca else None, tcpenv=tcpenv)
 
 
 def line(srv, pid, row, rest):
@@ -75,6 +75,16 @@ def test_D20_smtps_session_is_tls_from_sslserver():
         line(srv, srv.pids()[-1], "Accept::AUTH::plain", "P:ESMTPSA H:client.test ?~ 'alice'")
         assert any(b"Subject: curl smtps" in m for m in home.delivered("bob"))
         assert "Reject::TLS" not in srv.log()
+    finally:
+        srv.stop()
+    srv = smtpd_ssl(home, {}, tcpenv=False)          # sslserver without -e: SSLREMOTEIP names the client
+    try:
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port, context=tls_client()) as s:
+            s.ehlo("client.test")
+            s.mail("sender@remote.test")
+            assert s.rcpt("nobody@elsewhere.test") == (553, b"5.7.1 Relaying denied")
+        line(srv, srv.pids()[-1], "Reject::SNDR::Invalid_Relay",
+             "P:ESMTPS H:client.test F:sender@remote.test T:nobody@elsewhere.test")
     finally:
         srv.stop(); home.cleanup()
 

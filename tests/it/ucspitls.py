@@ -2,7 +2,7 @@
 """A small UCSPI-TLS server, standing in for ucspi-ssl's sslserver (not
 packaged for Debian 12) in the integration tests.
 
-    ucspitls.py [-n] -c servercert.pem [-C clientca.pem] host port prog...
+    ucspitls.py [-n] [-E] -c servercert.pem [-C clientca.pem] host port prog...
 
 It listens on host:port and, for each connection, runs prog the way
 sslserver does:
@@ -10,7 +10,7 @@ sslserver does:
 - without -n (SMTPS, POP3S): it does the TLS handshake itself, then runs
   prog with plaintext pipes on fd 0/1 and the environment PROTO=SSL,
   SSLLOCALIP/SSLLOCALPORT/SSLREMOTEIP/SSLREMOTEPORT and their TCP* twins
-  (sslserver -e), and the SSL_* variables of sslserver -s: SSL_PROTOCOL,
+  (sslserver -e; -E leaves the twins out), and the SSL_* variables of sslserver -s: SSL_PROTOCOL,
   SSL_CIPHER, and, when the client presented a certificate (verified
   against -C), SSL_CLIENT_S_DN, SSL_CLIENT_S_DN_CN, SSL_CLIENT_S_DN_Email.
 - with -n (STARTTLS, STLS): prog gets the plain socket on fd 0/1 and
@@ -84,12 +84,16 @@ def relay(tls, to_prog, from_prog):
                 return
 
 
+TCPENV = True      # sslserver -e: the TCP* twins of the SSL* variables
+
+
 def ucspi_env(conn):
     lip, lport = conn.getsockname()[:2]
     rip, rport = conn.getpeername()[:2]
     env = dict(os.environ)
-    env.update(PROTO="SSL", SSLLOCALIP=lip, SSLLOCALPORT=str(lport), SSLREMOTEIP=rip, SSLREMOTEPORT=str(rport),
-               TCPLOCALIP=lip, TCPLOCALPORT=str(lport), TCPREMOTEIP=rip, TCPREMOTEPORT=str(rport))
+    env.update(PROTO="SSL", SSLLOCALIP=lip, SSLLOCALPORT=str(lport), SSLREMOTEIP=rip, SSLREMOTEPORT=str(rport))
+    if TCPENV:
+        env.update(TCPLOCALIP=lip, TCPLOCALPORT=str(lport), TCPREMOTEIP=rip, TCPREMOTEPORT=str(rport))
     return env, rip, rport, lip, lport
 
 
@@ -169,6 +173,7 @@ def finish(pid, tls):
 
 
 def main():
+    global TCPENV
     args = sys.argv[1:]
     delayed = False
     cert = ca = None
@@ -180,6 +185,8 @@ def main():
             cert = args.pop(0)
         elif opt == "-C":
             ca = args.pop(0)
+        elif opt == "-E":
+            TCPENV = False
         else:
             sys.exit(f"ucspitls.py: unknown option {opt}")
     host, port, argv = args[0], int(args[1]), args[2:]
@@ -215,12 +222,13 @@ else:
         """argv under this UCSPI-TLS server on 127.0.0.1:port (delayed: -n,
         STARTTLS); the log is the server's lines plus the program's stderr"""
 
-        def __init__(self, argv, cert, env=None, delayed=False, clientca=None, port=None, wrapper=None):
+        def __init__(self, argv, cert, env=None, delayed=False, clientca=None, port=None, wrapper=None, tcpenv=True):
             self.port = port or h.free_port()
             self.logpath = tempfile.mktemp(prefix="mxgate-log-")
             e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
             e.update(env or {})
-            cmd = [sys.executable, os.path.abspath(__file__)] + (["-n"] if delayed else []) + ["-c", cert]
+            cmd = [sys.executable, os.path.abspath(__file__)] + (["-n"] if delayed else []) + ([] if tcpenv else ["-E"])
+            cmd += ["-c", cert]
             if clientca:
                 cmd += ["-C", clientca]
             cmd += ["127.0.0.1", str(self.port)] + (wrapper or []) + list(argv)
