@@ -6,7 +6,7 @@ UCSPI-TLS server that follows its protocol (SMTPS/POP3S with plaintext
 pipes and PROTO=SSL; -n: SSLCTLFD/SSLREADFD/SSLWRITEFD, "Y", the SSL_*
 block). The clients are real: swaks, openssl s_client, curl, smtplib,
 poplib, and raw sockets for exact transcripts."""
-import os, poplib, smtplib, socket, ssl, subprocess
+import json, os, poplib, smtplib, socket, ssl, subprocess
 import harness as h
 from ucspitls import Sslserver
 from test_submission import pki, home_with_users, ctx
@@ -164,6 +164,14 @@ def test_D20_starttls_goes_through_ucspitls():
                            input=b"EHLO client.test\r\nQUIT\r\n", capture_output=True, timeout=30)
         assert b"250-AUTH LOGIN PLAIN\r\n" in r.stdout and b"221 2.0.0 mx.example.test closing connection" in r.stdout, r.stdout
         assert "Reject::TLS" not in srv.log()
+        for p in srv.pids():
+            srv.wait_end(p)
+        got = subprocess.run([h.prog("mxgate-sessions"), "--format", "json", srv.logpath], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+        first = json.loads(got[0])                      # mxgate-sessions joins sslserver's lines and the rows
+        assert (first["pid"], first["ip"], first["proto"], first["partial"], first["exit"]) == \
+            (pid, "127.0.0.1", "ESMTPS", False, 0), first
+        assert [e["row"] for e in first["events"]] == ["Accept::RCPT::Rcpthosts_Rcptto", "Accept::DATA::Queued"]
     finally:
         srv.stop(); home.cleanup()
 
