@@ -74,10 +74,33 @@ void ucspitls_info(struct tls_info *ti)
   ti->peer_verified = !verify || strcmp(verify, "SUCCESS") == 0;
 }
 
+extern char **environ;
+
+/* the block is the only word on the connection: SSL_ variables from
+ * before it (a run script, a rules file) go */
+static void forget_ssl_env(void)
+{
+  for (bool again = true; again;) {
+    again = false;
+    for (char **e = environ; e && *e; e++) {
+      if (strncmp(*e, "SSL_", 4) != 0) continue;
+      char name[256];
+      size_t n = strcspn(*e, "=");
+      if (n >= sizeof name) continue;
+      memcpy(name, *e, n);
+      name[n] = 0;
+      unsetenv(name);
+      again = true;
+      break;
+    }
+  }
+}
+
 /* "VAR=value\0...\0\0": only SSL_ names, each put in the environment */
 static void apply_block(char *buf, size_t len)
 {
   size_t i = 0;
+  forget_ssl_env();
   while (i < len && buf[i]) {
     char *var = buf + i;
     size_t n = strlen(var);

@@ -43,8 +43,8 @@ bool ucspitls_fd_named(int fd);
 void ucspitls_info(struct tls_info *ti);
 
 /* STARTTLS through sslserver: "Y" on the control socket, the environment
- * block read (SSL_* variables only are set, a block over 64 KiB or one cut
- * short is a failure), then SSLREADFD and SSLWRITEFD moved onto infd and
+ * block read (SSL_* variables only are set, and those set before it are
+ * dropped; a block over 64 KiB or one cut short is a failure), then SSLREADFD and SSLWRITEFD moved onto infd and
  * outfd. false with *why when TLS could not be started (the handshake
  * failed: sslserver closed the control socket). */
 bool ucspitls_start(int infd, int outfd, int timeout, const char **why);

@@ -92,7 +92,9 @@ static void test_start_block(void **st)
   clear_env();
   static const char block[] = "SSL_PROTOCOL=TLSv1.3\0SSL_CIPHER=TLS_AES_128_GCM_SHA256\0"
                               "SSL_CLIENT_S_DN=/CN=x\0RELAYCLIENT=\0SSL_X=a=b\0\0";
+  setenv("SSL_CLIENT_S_DN_Email", "stale@example.test", 1);                /* from before: not the block's */
   assert_true(start_with(block, sizeof block - 1, &in, &out, said));
+  assert_null(getenv("SSL_CLIENT_S_DN_Email"));
   assert_string_equal(said, "Y");
   assert_string_equal(getenv("SSL_PROTOCOL"), "TLSv1.3");
   assert_string_equal(getenv("SSL_X"), "a=b");
