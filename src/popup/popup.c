@@ -6,10 +6,14 @@
  * <pid.time@hostname>); USER/PASS always work.
  * UCSPITLS: unset (STLS offered when a certificate exists), "" offer,
  * "!" require (USER/PASS/APOP before STLS: Reject::STLS::Any), "-" off;
- * POP3S=1 or TCPLOCALPORT 995: TLS from the start. After STLS the input
+ * POP3S=1 or TCPLOCALPORT 995: TLS from the start. Under sslserver
+ * (ucspitls.h) mxgate-popup does no handshake itself: PROTO=SSL is POP3S
+ * (the pipes are plaintext, the session is TLS), SSLCTLFD makes STLS go
+ * through sslserver (offered unless UCSPITLS=-). After STLS the input
  * read before the handshake is discarded. Every login decision is one log
- * line on fd 5 (fd 2 when 5 is not open): Accept|Reject::AUTH::User,
- * Accept|Reject::AUTH::Apop, Reject::STLS::Any; P:POP3 or P:POP3S.
+ * line on fd 5 (fd 2 when 5 is not open, or is one of sslserver's):
+ * Accept|Reject::AUTH::User, Accept|Reject::AUTH::Apop, Reject::STLS::Any;
+ * P:POP3 or P:POP3S.
  * Failed logins wait POP3DELAY seconds (default 2); after 3 the
  * connection is closed. Idle limit POP3TIMEOUT (default 1200 s).
  */
@@ -32,7 +36,7 @@ void popup_log(struct popup *p, enum row_id row, const char *user, size_t ulen)
   struct log_fields f = {
     .tag = "qmail-popup", .pid = p->pid,
     .ip = log_cstr(p->ip), .host = log_cstr(p->host),
-    .proto = log_cstr(p->tls ? "POP3S" : "POP3"),
+    .proto = log_cstr(p->secure ? "POP3S" : "POP3"),
     .user = { user, ulen },
   };
   log_write(p->logfd, row, &f);
@@ -42,9 +46,10 @@ static void from_env(struct popup *p)
 {
   const char *ip = getenv("TCP6REMOTEIP");
   if (!ip || !*ip) ip = getenv("TCPREMOTEIP");
+  if (!ip || !*ip) ip = getenv("SSLREMOTEIP");     /* sslserver without -e */
   if (ip && strncmp(ip, "::ffff:", 7) == 0 && strchr(ip, '.')) ip += 7;
   snprintf(p->ip, sizeof p->ip, "%s", ip && *ip ? ip : "unknown");
-  const char *host = getenv("TCPREMOTEHOST");
+  const char *host = getenv("TCPREMOTEHOST") ? getenv("TCPREMOTEHOST") : getenv("SSLREMOTEHOST");
   snprintf(p->host, sizeof p->host, "%s", host ? host : "");
   const char *a = getenv("POP3AUTH");
   p->apop = a && (strcasecmp(a, "apop") == 0 || strcasecmp(a, "+apop") == 0);
@@ -53,14 +58,32 @@ static void from_env(struct popup *p)
   p->timeout = t && atoi(t) > 0 ? atoi(t) : 1200;
   p->tls_mode = tls_mode_from_env();
   if (p->tls_mode == TLS_CLIENTCERT || p->tls_mode == TLS_CLIENTEMAIL) p->tls_mode = TLS_REQUIRE;
+  p->ucspi = ucspitls_detect("mxgate-popup");
+  /* under sslserver -n the certificate is sslserver's: STLS unless UCSPITLS=- */
+  if (p->ucspi == UCSPITLS_DELAYED && !getenv("UCSPITLS")) p->tls_mode = TLS_OFFER;
 }
 
+/* whether STLS can be offered: sslserver -n, or a certificate of our own */
+static bool stls_possible(const struct popup *p)
+{
+  if (p->secure || p->tls_mode == TLS_OFF || p->ucspi == UCSPITLS_ACTIVE) return false;
+  return p->ucspi == UCSPITLS_DELAYED || tls_available();
+}
+
+/* TLS by sslserver (STLS under -n: "Y", its SSL_* block, its pipes) or
+ * by our own OpenSSL; false when the handshake failed */
 static bool start_tls(struct popup *p)
 {
   const char *why = NULL;
+  if (p->ucspi == UCSPITLS_DELAYED) {
+    if (!ucspitls_start(p->in.fd, p->out.fd, p->timeout, &why)) return false;
+    p->secure = true;
+    return true;
+  }
   p->tls = tls_start(p->in.fd, p->out.fd, p->timeout, p->tls_mode, &why);
   if (!p->tls) return false;
   tls_attach(p->tls, &p->in, &p->out);
+  p->secure = true;
   return true;
 }
 
@@ -85,7 +108,7 @@ static void failed(struct popup *p, enum row_id row, const char *user, size_t ul
 /* true when the login may go on; else the STLS row is logged */
 static bool tls_ok(struct popup *p)
 {
-  if (p->tls || p->tls_mode != TLS_REQUIRE) return true;
+  if (p->secure || p->tls_mode != TLS_REQUIRE) return true;
   popup_log(p, ROW_POP_STLS_ANY, "unknown", 7);
   say(p, "-ERR STLS first");
   return false;
@@ -113,11 +136,11 @@ static void command(struct popup *p, char *line)
   if (v == 4 && strncasecmp(line, "CAPA", 4) == 0) {
     say(p, "+OK capabilities follow");
     if (p->userpass) say(p, "USER");
-    if (p->tls_mode != TLS_OFF && !p->tls && tls_available()) say(p, "STLS");
+    if (stls_possible(p)) say(p, "STLS");
     say(p, "TOP"); say(p, "UIDL"); say(p, "PIPELINING"); say(p, "RESP-CODES");
     say(p, "IMPLEMENTATION mxgate"); say(p, ".");
   } else if (v == 4 && strncasecmp(line, "STLS", 4) == 0) {
-    if (p->tls || p->tls_mode == TLS_OFF || !tls_available()) { say(p, "-ERR STLS not available"); return; }
+    if (!stls_possible(p)) { say(p, "-ERR STLS not available"); return; }
     say(p, "+OK begin TLS");
     io_flush(&p->out);
     io_discard(&p->in);                            /* pipelined cleartext is never a command */
@@ -149,13 +172,14 @@ int popup_main(int argc, char **argv)
   p.hostname = argv[1];
   p.checkprogram = argv + 2;
   p.pid = getpid();
-  p.logfd = fcntl(5, F_GETFD) >= 0 ? 5 : 2;
+  p.logfd = fcntl(5, F_GETFD) >= 0 && !ucspitls_fd_named(5) ? 5 : 2;
   p.user = (str)STR_INIT(CMD_MAX);
   from_env(&p);
   io_out_init(&p.out, 1, p.timeout);
   io_in_init(&p.in, 0, p.timeout, &p.out);
   const char *pop3s = getenv("POP3S"), *port = getenv("TCPLOCALPORT");
-  if ((pop3s && *pop3s && strcmp(pop3s, "0") != 0) || (port && strcmp(port, "995") == 0)) {
+  if (p.ucspi == UCSPITLS_ACTIVE) p.secure = true;        /* sslserver did the handshake: never a second one */
+  else if (p.ucspi == UCSPITLS_NONE && ((pop3s && *pop3s && strcmp(pop3s, "0") != 0) || (port && strcmp(port, "995") == 0))) {
     if (p.tls_mode == TLS_OFF) p.tls_mode = TLS_OFFER;
     if (!start_tls(&p)) return 1;
   }

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "str.h"
 #include "tls.h"
+#include "ucspitls.h"
 
 struct popup {
   const char *hostname;
@@ -16,7 +17,9 @@ struct popup {
   pid_t pid;
   char ip[64], host[256];
   enum tls_mode tls_mode;
-  struct tls *tls;
+  struct tls *tls;               /* mxgate's own TLS connection, or NULL */
+  enum ucspitls ucspi;          /* TLS by sslserver: POP3S (PROTO=SSL) or STLS over UCSPI-TLS */
+  bool secure;                  /* the session is TLS, by either */
   bool apop, userpass;          /* POP3AUTH: which logins are offered */
   char timestamp[300];          /* the APOP timestamp <pid.time@hostname> */
   str user;                     /* from USER */

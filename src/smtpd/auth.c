@@ -4,7 +4,9 @@
  * SMTPAUTH selects the mechanisms as s/qmail does: unset or "-" no AUTH;
  * "" LOGIN PLAIN; "cram" CRAM-MD5; "+cram" all three; a leading "!" makes
  * authentication required for MAIL. LOGIN and PLAIN are not offered on a
- * connection that could use TLS but has not (AUTH_CLEARTEXT=1 allows them).
+ * connection that could use TLS but has not (AUTH_CLEARTEXT=1 allows them;
+ * a client that tries one there is refused, and stderr notes it, since
+ * s/qmail would have taken it). Under sslserver's SMTPS the session is TLS.
  * The checkprogram given on the command line reads "user\0password\0
  * challenge\0" on fd 3 and exits 0 for a valid login; a failed attempt is
  * answered after AUTHDELAY seconds (default 3), one the checkprogram could
@@ -214,7 +216,13 @@ void smtp_auth(struct session *s, const char *arg, size_t len)
   const char *resp = n < len ? arg + n + 1 : arg + len;
   size_t rlen = n < len ? len - n - 1 : 0;
   s->auth_user.len = 0;
-  if (m == MECH_NONE || !mech_offered(s, m)) { decide(s, ROW_AUTH_METHOD, NULL, 0, NULL); return; }
+  if (m == MECH_NONE || !mech_offered(s, m)) {
+    if ((m == MECH_LOGIN || m == MECH_PLAIN) && s->auth.login_plain)   /* s/qmail would have taken it (D21) */
+      fprintf(stderr, "mxgate-smtpd: pid %ld note: AUTH %s refused before STARTTLS (RFC 4954; AUTH_CLEARTEXT=1 allows it)\n",
+              (long)s->pid, mechs[m].name);
+    decide(s, ROW_AUTH_METHOD, NULL, 0, NULL);
+    return;
+  }
   if (!s->checkprogram || !s->checkprogram[0]) { decide(s, ROW_AUTH_SETUP, NULL, 0, NULL); return; }
   if (rlen == 1 && resp[0] == '=') rlen = 0;          /* RFC 4954: "=" is an empty initial response */
   str user = STR_INIT(AUTH_LINE_MAX), pass = STR_INIT(AUTH_LINE_MAX), chal = STR_INIT(1024);

@@ -154,7 +154,7 @@ enum row_id mav_check_local(struct session *s, struct rcpt *r)
     if (!*who) return ROW_ORIG_REQUIRE_AUTH;
     ok = str_equal_nocase(who, strlen(who), s->mailfrom.s, s->mailfrom.len);
   } else if (strcmp(mode, "?") == 0) {
-    const char *email = s->tls_conn ? tls_info(s->tls_conn)->peer_email : "";
+    const char *email = s->tls ? s->tlsinfo.peer_email : "";
     if (!*email) return ROW_ORIG_REQUIRE_AUTH;
     ok = str_equal_nocase(email, strlen(email), s->mailfrom.s, s->mailfrom.len);
   } else if (strcmp(mode, "!") == 0) {

@@ -64,8 +64,8 @@ bool received_header(struct session *s, str *out)
   str_catb(out, s->cfg->me.s, s->cfg->me.len);
   str_cats(out, " (mxgate) with ");
   str_cats(out, with_protocol(s, proto, sizeof proto));
-  if (s->tls_conn) {
-    const struct tls_info *ti = tls_info(s->tls_conn);
+  if (s->tls) {
+    const struct tls_info *ti = &s->tlsinfo;
     str_cats(out, " (version=");
     str_cats(out, ti->version);
     str_cats(out, " cipher=");

@@ -131,15 +131,29 @@ static void sockaddr_ip(const struct sockaddr_storage *ss, char *ip, size_t cap,
   if (port) copy_trunc(port, pcap, serv);
 }
 
+/* sslserver run without -e names the connection SSLREMOTEIP, SSLLOCALPORT,
+ * ...: those stand in for the TCP names tcpserver (and sslserver -e) set */
+static const char *ucspi_name(const char *tcpname)
+{
+  static const struct { const char *tcp, *ssl; } alias[] = {
+    { "TCPREMOTEIP", "SSLREMOTEIP" }, { "TCPLOCALIP", "SSLLOCALIP" }, { "TCPLOCALPORT", "SSLLOCALPORT" },
+    { "TCPREMOTEHOST", "SSLREMOTEHOST" }, { "TCPREMOTEINFO", "SSLREMOTEINFO" },
+  };
+  if (getenv(tcpname)) return tcpname;
+  for (size_t i = 0; i < sizeof alias / sizeof *alias; i++)
+    if (strcmp(alias[i].tcp, tcpname) == 0 && getenv(alias[i].ssl)) return alias[i].ssl;
+  return tcpname;
+}
+
 void conn_from_env(struct conn *c)
 {
   memset(c, 0, sizeof *c);
   const char *ip6 = getenv("TCP6REMOTEIP");
   if (ip6 && *ip6) {
     snprintf(c->remoteip, sizeof c->remoteip, "%s", strncmp(ip6, "::ffff:", 7) == 0 ? ip6 + 7 : ip6);
-  } else copyenv(c->remoteip, sizeof c->remoteip, "TCPREMOTEIP", "");
-  copyenv(c->localip, sizeof c->localip, getenv("TCP6LOCALIP") ? "TCP6LOCALIP" : "TCPLOCALIP", "");
-  copyenv(c->localport, sizeof c->localport, getenv("TCP6LOCALPORT") ? "TCP6LOCALPORT" : "TCPLOCALPORT", "");
+  } else copyenv(c->remoteip, sizeof c->remoteip, ucspi_name("TCPREMOTEIP"), "");
+  copyenv(c->localip, sizeof c->localip, getenv("TCP6LOCALIP") ? "TCP6LOCALIP" : ucspi_name("TCPLOCALIP"), "");
+  copyenv(c->localport, sizeof c->localport, getenv("TCP6LOCALPORT") ? "TCP6LOCALPORT" : ucspi_name("TCPLOCALPORT"), "");
   if (!c->remoteip[0]) {                          /* no UCSPI: ask the socket */
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -150,9 +164,9 @@ void conn_from_env(struct conn *c)
       sockaddr_ip(&ss, c->localip, sizeof c->localip, c->localport, sizeof c->localport);
   }
   if (!c->remoteip[0]) snprintf(c->remoteip, sizeof c->remoteip, "unknown");
-  copyenv(c->remotehost, sizeof c->remotehost, getenv("TCP6REMOTEHOST") ? "TCP6REMOTEHOST" : "TCPREMOTEHOST", "");
+  copyenv(c->remotehost, sizeof c->remotehost, getenv("TCP6REMOTEHOST") ? "TCP6REMOTEHOST" : ucspi_name("TCPREMOTEHOST"), "");
   c->have_remotehost = c->remotehost[0] != 0;
-  copyenv(c->remoteinfo, sizeof c->remoteinfo, "TCPREMOTEINFO", "");
+  copyenv(c->remoteinfo, sizeof c->remoteinfo, ucspi_name("TCPREMOTEINFO"), "");
   memcpy(c->ident, c->remoteinfo, sizeof c->ident);
   c->relayclient = getenv("RELAYCLIENT");
   c->helocheck = getenv("HELOCHECK");
@@ -194,6 +208,9 @@ void session_init(struct session *s, const struct smtpd_config *cfg, int in, int
   s->auth_row = ROW_NONE;
   auth_policy_from_env(&s->auth);
   s->tls_mode = tls_mode_from_env();
+  s->ucspi = ucspitls_detect("mxgate-smtpd");
+  /* under sslserver -n the certificate is sslserver's: STARTTLS unless UCSPITLS=- */
+  if (s->ucspi == UCSPITLS_DELAYED && !getenv("UCSPITLS")) s->tls_mode = TLS_OFFER;
 }
 
 /* everything a session allocated; the struct may then serve the next one */
@@ -228,7 +245,7 @@ int session_run(struct session *s)
     io_flush(&s->out);
     return 0;
   }
-  if (!tls_implicit(s)) return 0;
+  if (!tls_implicit(s)) { io_flush(&s->out); return 0; }     /* the 454 of a refused certificate */
   snprintf(greet, sizeof greet, "220 %s ESMTP", str_cstr((str *)&s->cfg->greeting));
   reply(s, greet);
   while (!s->quit) {

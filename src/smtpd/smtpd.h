@@ -16,6 +16,7 @@
 #include "log.h"
 #include "cdbx.h"
 #include "tls.h"
+#include "ucspitls.h"
 
 #define ROW_NONE ROW_COUNT      /* a check that passes */
 #define ROW_TEMPFAIL (ROW_COUNT + 1)  /* a check that could not be made (451, no decision to log) */
@@ -89,6 +90,8 @@ struct session {
   bool seen_helo, esmtp, tls, authenticated, quit;
   enum tls_mode tls_mode;
   struct tls *tls_conn;
+  enum ucspitls ucspi;          /* TLS by sslserver: SMTPS (PROTO=SSL) or STARTTLS over UCSPI-TLS */
+  struct tls_info tlsinfo;      /* protocol, cipher, client certificate, once s->tls */
   struct auth_policy auth;
   str auth_user;                /* the user of the last AUTH attempt */
   enum row_id auth_row;         /* Accept::AUTH::<mechanism> once authenticated */
