@@ -45,5 +45,5 @@ chmod 644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
 version=$(dpkg-parsechangelog -S Version)
 arch=$(dpkg --print-architecture)
 deb=$out/mxgate_${version}_$arch.deb
-dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Zgzip --build "$stage" "$deb" >/dev/null
 echo "$deb"
