@@ -32,7 +32,7 @@ LIBA     := $(BUILD)/libmxgate.a
 UNITSRC  := $(wildcard tests/unit/test_*.c)
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNITSRC))
 
-.PHONY: all deps check unit it asan bench run stop clean fuzz install uninstall deb
+.PHONY: all deps check unit it asan bench run stop clean fuzz install uninstall deb build-deps
 all: $(PROGS)
 
 $(BUILD)/%.o: src/%.c $(wildcard src/lib/*.h) $(wildcard src/*/*.h) $(wildcard src/lib/*.def)
@@ -68,6 +68,9 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) $(foreach p,$(PROGDIRS),$(BUI
 
 deps:
 	@sh scripts/deps.sh
+
+build-deps:
+	@sh scripts/deps.sh build
 
 unit: $(PROGS) $(UNITS)
 
