@@ -9,7 +9,7 @@ creation; make deb's package (dpkg-deb -c / -f, lintian).
 The servers run as the existing user nobody (MXGATE_USER, mxgate-setup(8)),
 so the host gets no mxgate user; the one test of user creation makes a user
 of its own name and removes it."""
-import os, pwd, re, shlex, shutil, signal, smtplib, poplib, subprocess, tempfile, threading
+import atexit, os, pwd, re, shlex, shutil, signal, smtplib, poplib, subprocess, tempfile, threading
 import harness as h
 
 TOP = h.TOP
@@ -77,6 +77,7 @@ def installed():
     with _lock:
         if _installed is None:
             _installed = Installed()
+            atexit.register(shutil.rmtree, _installed.root, True)
         return _installed
 
 
