@@ -9,7 +9,7 @@ creation; make deb's package (dpkg-deb -c / -f, lintian).
 The servers run as the existing user nobody (MXGATE_USER, mxgate-setup(8)),
 so the host gets no mxgate user; the one test of user creation makes a user
 of its own name and removes it."""
-import atexit, os, pwd, re, shlex, shutil, signal, smtplib, poplib, subprocess, tempfile, threading
+import atexit, hashlib, os, pwd, re, shlex, shutil, signal, smtplib, poplib, subprocess, tempfile, threading
 import harness as h
 
 TOP = h.TOP
@@ -79,6 +79,21 @@ def installed():
             _installed = Installed()
             atexit.register(shutil.rmtree, _installed.root, True)
         return _installed
+
+
+_deb = None
+
+
+def built_deb():
+    """make deb once for the module, into a temporary directory"""
+    global _deb
+    with _lock:
+        if _deb is None:
+            out = tmpdir("mxgate-deb-")
+            atexit.register(shutil.rmtree, out, True)
+            _deb = make("deb", DEBOUT=out).strip().splitlines()[-1]
+            assert _deb.startswith(out) and _deb.endswith(".deb") and os.path.isfile(_deb), _deb
+        return _deb
 
 
 def unit_command(path):
@@ -386,10 +401,9 @@ def test_setup_creates_the_default_user():
 
 
 def test_make_deb_file_list_control_fields_and_lintian():
-    out = tmpdir("mxgate-deb-")
+    out = tmpdir("mxgate-debctl-")
     try:
-        deb = make("deb", DEBOUT=out).strip().splitlines()[-1]
-        assert deb.startswith(out) and deb.endswith(".deb") and os.path.isfile(deb), deb
+        deb = built_deb()
         f = lambda field: subprocess.run(["dpkg-deb", "-f", deb, field], capture_output=True, text=True).stdout.strip()
         assert f("Package") == "mxgate" and f("Section") == "mail"
         assert f("Architecture") == subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
@@ -421,5 +435,90 @@ def test_make_deb_file_list_control_fields_and_lintian():
                            env={"PATH": PATHS})
         bad = [l for l in r.stdout.splitlines() if l[:2] in ("E:", "W:")]
         assert r.returncode == 0 and bad == [], r.stdout + r.stderr
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def namespaces_work():
+    """a private mount namespace with overlays (root with CAP_SYS_ADMIN); a
+    container without it cannot run the package lifecycle test"""
+    return subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs none /mnt"],
+                          capture_output=True).returncode == 0
+
+
+# run inside `unshare -m`: /etc, /usr and /var are overlays whose changes
+# vanish with the namespace, so dpkg, adduser and mxgate-setup work on what
+# looks like the host and leave it as it was
+LIFECYCLE = r'''
+set -e
+deb=$1 out=$2 port=$3
+for d in etc usr var; do
+  mkdir -p "$out/$d.up" "$out/$d.work"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$out/$d.up,workdir=$out/$d.work" "/$d"
+done
+snap() { (cd /var/mxgate && find . -printf '%p %m %u %g\n' | LC_ALL=C sort &&
+          find . -type f -exec md5sum {} + | LC_ALL=C sort) > "$out/$1"; }
+! getent passwd mxgate >/dev/null || { echo "mxgate exists before the package"; exit 3; }
+rm -f /var/lib/man-db/auto-update       # no rebuild of the man index at each dpkg run
+dpkg -i "$deb" > "$out/install.log" 2>&1
+getent passwd mxgate mxlog > "$out/passwd"
+systemd-analyze verify /lib/systemd/system/mxgate-* > "$out/verify.log" 2>&1
+/usr/sbin/mxgate-setup --me mx.example.test example.test > "$out/setup.log" 2>&1
+# the package's unit, as systemd would start it on its socket
+cmd=$(sed -n '/^ExecStart=/,/[^\\]$/p' /lib/systemd/system/mxgate-listen.service | sed 's/^ExecStart=//; s/\\$//' | tr '\n' ' ')
+MXGATE_HOME=/var/mxgate setsid systemd-socket-activate -l "127.0.0.1:$port" $cmd \
+  < /dev/null > /dev/null 2> "$out/listen.log" &
+listener=$!
+trap 'kill -TERM "-$listener" 2>/dev/null || true' EXIT
+sleep 1
+swaks --server "127.0.0.1:$port" --helo client.test --from s@remote.test --to postmaster@example.test \
+  > "$out/swaks.log" 2>&1 || true
+kill -TERM "-$listener"
+wait "$listener" || true
+ls /var/mxgate/maildirs/postmaster/Maildir/new > "$out/delivered"
+echo edited.example.test > /var/mxgate/control/me
+snap before
+dpkg -i "$deb" > "$out/upgrade.log" 2>&1
+snap upgraded
+dpkg -r mxgate > "$out/remove.log" 2>&1
+snap removed
+[ ! -e /usr/bin/mxgate-smtpd ] && [ ! -e /lib/systemd/system/mxgate-listen.service ] && echo gone > "$out/files"
+dpkg -P mxgate > "$out/purge.log" 2>&1
+snap purged
+getent passwd mxgate > "$out/passwd-after"
+'''
+
+
+def test_deb_lifecycle_users_unit_and_home_left_alone():
+    """dpkg -i in a private mount namespace over overlays: postinst makes the
+    users, the package's mxgate-listen.service command line receives a
+    message as the real mxgate user, and a reinstall, a removal and a purge
+    leave the home mxgate-setup made (and an administrator's edit) alone"""
+    if os.getuid() != 0 or not namespaces_work():
+        print("test_deb_lifecycle: no mount namespace here (not root, or no CAP_SYS_ADMIN): not run")
+        return
+    out = tmpdir("mxgate-life-")
+    try:
+        deb = built_deb()
+        r = subprocess.run(["unshare", "-m", "sh", "-c", LIFECYCLE, "sh", deb, out, str(h.free_port())],
+                           capture_output=True, text=True, env={"PATH": PATHS}, cwd="/", timeout=300)
+        logs = {f: read_log(os.path.join(out, f)) for f in os.listdir(out) if f.endswith(".log")}
+        assert r.returncode == 0, (r.stdout, r.stderr, logs)
+        users = read_log(os.path.join(out, "passwd")).splitlines()
+        assert [u.split(":")[0] for u in users] == ["mxgate", "mxlog"], users
+        assert all(u.endswith(":/usr/sbin/nologin") and int(u.split(":")[2]) < 1000 for u in users), users
+        assert logs["verify.log"] == "", logs["verify.log"]
+        assert "created /var/mxgate/control/me" in logs["setup.log"] and "created user" not in logs["setup.log"]
+        assert re.search(r"<-  250 2\.0\.0 ok \d+ qp \d+", logs["swaks.log"]), logs["swaks.log"]
+        assert len(read_log(os.path.join(out, "delivered")).split()) == 1, logs
+        assert "Accept::DATA::Queued" in logs["listen.log"], logs["listen.log"]
+        before = read_log(os.path.join(out, "before"))
+        edited = hashlib.md5(b"edited.example.test\n").hexdigest()
+        assert f"{edited}  ./control/me" in before, before                        # the administrator's edit
+        assert " mxgate mxgate" in before                                            # queue/, the Maildirs
+        for state in ("upgraded", "removed", "purged"):
+            assert read_log(os.path.join(out, state)) == before, state
+        assert read_log(os.path.join(out, "files")).strip() == "gone"
+        assert read_log(os.path.join(out, "passwd-after")).startswith("mxgate:")
     finally:
         shutil.rmtree(out, ignore_errors=True)
