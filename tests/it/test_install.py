@@ -4,7 +4,9 @@ mxgate-setup makes a home for and whose installed programs then receive a
 message and give it back over POP3, started with the command lines of the
 installed systemd units and of the installed run scripts, from the
 installed paths only; mxgate-setup's idempotence, refusal and user
-creation; make deb's package (dpkg-deb -c / -f, lintian).
+creation; make deb's package (dpkg-deb -c / -f, lintian) and its life:
+dpkg -i, a message through the package's unit, reinstall, remove, purge,
+in a private mount namespace so that the host is not changed.
 
 The servers run as the existing user nobody (MXGATE_USER, mxgate-setup(8)),
 so the host gets no mxgate user; the one test of user creation makes a user
