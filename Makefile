@@ -32,7 +32,7 @@ LIBA     := $(BUILD)/libmxgate.a
 UNITSRC  := $(wildcard tests/unit/test_*.c)
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNITSRC))
 
-.PHONY: all deps check unit it asan bench run stop clean fuzz
+.PHONY: all deps check unit it asan bench run stop clean fuzz install uninstall deb build-deps
 all: $(PROGS)
 
 $(BUILD)/%.o: src/%.c $(wildcard src/lib/*.h) $(wildcard src/*/*.h) $(wildcard src/lib/*.def)
@@ -69,6 +69,9 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) $(foreach p,$(PROGDIRS),$(BUI
 deps:
 	@sh scripts/deps.sh
 
+build-deps:
+	@sh scripts/deps.sh build
+
 unit: $(PROGS) $(UNITS)
 
 check: deps
@@ -92,6 +95,22 @@ run: deps all
 
 stop:
 	@sh scripts/run-demo.sh stop
+
+# make install [DESTDIR=] [PREFIX=/usr/local] [BINDIR= SBINDIR= DATADIR= MANDIR=
+# SYSTEMDDIR=] [MXGATE_HOME=/var/mxgate MXGATE_USER=mxgate MXGATE_GROUP=
+# MXGATE_LOGDIR= MXGATE_LOGUSER=]: the defaults are in scripts/install.sh
+INSTALL_VARS = BIN='$(BIN)' DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' \
+  SBINDIR='$(SBINDIR)' DATADIR='$(DATADIR)' PKGDATADIR='$(PKGDATADIR)' MANDIR='$(MANDIR)' SYSTEMDDIR='$(SYSTEMDDIR)' \
+  MXGATE_HOME='$(MXGATE_HOME)' MXGATE_USER='$(MXGATE_USER)' MXGATE_GROUP='$(MXGATE_GROUP)' \
+  MXGATE_LOGDIR='$(MXGATE_LOGDIR)' MXGATE_LOGUSER='$(MXGATE_LOGUSER)'
+install: all
+	@$(INSTALL_VARS) sh scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_VARS) sh scripts/install.sh uninstall
+
+deb: all
+	@BIN='$(BIN)' sh scripts/deb.sh
 
 clean:
 	rm -rf build build-asan bin bin-asan

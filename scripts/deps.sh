@@ -10,6 +10,15 @@ swaks curl python3 libnet-ssleay-perl libio-socket-ssl-perl
 dnsmasq-base dnsutils python3-dnspython python3-yaml socat netcat-openbsd
 postfix postgrey libopendkim-dev opendkim-tools python3-dkim fetchmail
 clamav-daemon clamav clamdscan spamd spamc procps clang libclang-rt-14-dev gawk gzip chromium"
+# tests/it/test_install.py: the package check, man -l, systemd-analyze verify
+# and systemd-socket-activate
+PKGS="$PKGS lintian man-db systemd"
+# deps.sh build (make build-deps): only what building, installing and running
+# mxgate need, for a server that is not to get the test suite's partners
+if [ "${1:-}" = build ]; then
+  PKGS="build-essential pkg-config libssl-dev libcdb-dev tinycdb libc-ares-dev libcrypt-dev
+zlib1g-dev libbsd-dev libdb-dev libmd-dev libopendkim-dev ucspi-tcp daemontools openssl"
+fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \

@@ -17,31 +17,20 @@ stop() {
   fi
 }
 
+# the home is what mxgate-setup makes for example.test (run as ourselves,
+# so no user is created and no owner changed), plus the demo users
 make_home() {
-  mkdir -p "$home/control" "$var/log" "$var/run"
-  [ -f "$home/control/me" ] && return 0
-  echo mx.example.test > "$home/control/me"
-  echo example.test > "$home/control/rcpthosts"
-  echo example.test > "$home/control/locals"
-  : > "$home/control/maildirs"
+  mkdir -p "$var/log" "$var/run"
+  [ -f "$home/control/users" ] && grep -q '^alice:' "$home/control/users" && return 0
+  MXGATE_HOME="$home" MXGATE_USER=$(id -un) sh "$top/scripts/mxgate-setup" --me mx.example.test example.test >/dev/null
+  # demo users for SMTP AUTH and POP3: alice/alice-secret, bob/bob-secret;
+  # the password is also the CRAM-MD5/APOP secret here (see users(5))
   for u in alice bob; do
-    md="$var/maildirs/$u/Maildir"
+    md="$home/maildirs/$u/Maildir"
     mkdir -p "$md/tmp" "$md/new" "$md/cur"
-    echo "$u@example.test:$md" >> "$home/control/maildirs"
-  done
-  # demo users for SMTP AUTH and POP3: alice/alice-secret, bob/bob-secret
-  umask 077
-  : > "$home/control/users"
-  for u in alice bob; do
     hash=$(printf '%s\n' "$u-secret" | "$bin/mxgate-authuser" --hash)
-    printf '%s:%s:%s:::%s:Maildir\n' "$u" "$hash" "$u-secret" "$var/maildirs/$u" >> "$home/control/users"
+    printf '%s:%s:%s:::%s:Maildir\n' "$u" "$hash" "$u-secret" "$home/maildirs/$u" >> "$home/control/users"
   done
-  umask 022
-  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=mx.example.test" \
-    -addext "subjectAltName=DNS:mx.example.test,DNS:localhost,IP:127.0.0.1" \
-    -keyout "$home/control/servercert.pem" -out "$var/run/cert.pem" 2>/dev/null
-  cat "$var/run/cert.pem" >> "$home/control/servercert.pem"
-  chmod 600 "$home/control/servercert.pem"
   printf '127.0.0.1:allow\n:deny\n' > "$var/run/rules.txt"
   tcprules "$var/run/rules.cdb" "$var/run/rules.tmp" < "$var/run/rules.txt"
 }
@@ -99,7 +88,7 @@ Read alice's mail:
   python3 -c 'import poplib; p=poplib.POP3("127.0.0.1",2110); p.user("alice"); p.pass_("alice-secret"); print(p.stat())'
   POP3 login log:  tai64nlocal < $var/log/pop3/current
 
-Delivered mail:   ls $var/maildirs/alice/Maildir/new
+Delivered mail:   ls $home/maildirs/alice/Maildir/new
 Session log:      tai64nlocal < $var/log/smtpd/current
 Sessions report:  $bin/mxgate-sessions $var/log/smtpd
 Stop:             make stop

@@ -22,6 +22,7 @@ int main(int argc, char **argv)
   const char *user = NULL, *group = NULL;
   bool group_commit = true;
   int opt;
+  const char *last_optarg = NULL;
   c.argv0 = argv[0];
   while ((opt = getopt(argc, argv, "+x:w:n:i:u:g:G")) != -1) {
     switch (opt) {
@@ -34,9 +35,13 @@ int main(int argc, char **argv)
     case 'G': group_commit = false; break;
     default: return usage();
     }
+    last_optarg = optarg;
   }
   if (c.min_workers < 1 || c.max_workers < c.min_workers || c.max_workers > WORKERS_LIMIT) return usage();
+  /* getopt eats a "--" right after the options (no address: the sockets
+   * come from systemd); what follows it is still the checkprogram */
   int i = optind;
+  if (i > 1 && strcmp(argv[i - 1], "--") == 0 && argv[i - 1] != last_optarg) i--;
   for (; i < argc && strcmp(argv[i], "--") != 0; i++)
     if (listener_add(&c, argv[i]) < 0) return 111;
   c.checkprogram = i < argc ? argv + i + 1 : argv + argc;
