@@ -6,6 +6,11 @@
  * and leaves no trace: that is how a refused or broken DATA is dropped.
  * queue_exit_reply() maps qmail-queue's exit codes to SMTP replies.
  *
+ * With QMAILQUEUE unset (cfg->queue_inproc, under tcpserver as under
+ * mxgate-listen) the queue process is a fork running the embedded queue,
+ * mxgate-queue's own code, with nothing open but fds 0, 1 and 2: the
+ * exec of a second static program per message is saved.
+ *
  * Under mxgate-listen a message for a single recipient may instead go
  * straight into its Maildir (cfg->direct_queue): no queue process; the
  * worker's pid stands for the qp in the log.
@@ -66,6 +71,7 @@ int queue_open(struct session *s, struct queue_job *q)
       char *argv[] = { "mxgate-queue", NULL };
       int ends[] = { msg[0], msg[1], env[0], env[1] };      /* no exec closes them for us */
       for (int i = 0; i < 4; i++) if (ends[i] > 1) close(ends[i]);
+      close_range(3, ~0U, 0);                     /* and the session's own (cdbs, DNS sockets) */
       _exit(s->cfg->queue_inproc(1, argv));
     }
     char *argv[] = { (char *)program, NULL };
