@@ -22,6 +22,7 @@ LIBS    = -lopendkim -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
 # exec. PIE=1 links them as static PIE, with ASLR of the binary (see
 # docs/decisions.md, "Build"; make clean first, the link does not track it).
 STATIC_PROGS := smtpd queue
+export MXGATE_PIE := $(PIE)
 ifeq ($(SAN),)
 STATIC_LDFLAGS = $(if $(PIE),-static-pie,-static -no-pie) -Wl,-z,relro,-z,now $(LDFLAGS)
 STATIC_LIBS    = -lbsd -lmd -ldb -lpthread
