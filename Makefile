@@ -20,7 +20,8 @@ LIBS    = -lopendkim -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
 # session itself. Sanitizer builds stay dynamic.
 # They are not PIE: a static PIE relocates its 21,000 pointers at every
 # exec. PIE=1 links them as static PIE, with ASLR of the binary (see
-# docs/decisions.md, "Build"; make clean first, the link does not track it).
+# docs/decisions.md, "Listener and queue"; make clean first, the link
+# does not track it).
 STATIC_PROGS := smtpd queue
 export MXGATE_PIE := $(PIE)
 ifeq ($(SAN),)
