@@ -1,7 +1,14 @@
-/* main.c -- mxgate-smtpd: one SMTP session on fd 0/1, log on fd 2. */
+/* main.c -- mxgate-smtpd: one SMTP session on fd 0/1, log on fd 2.
+ *
+ * With QMAILQUEUE unset, the queue is the embedded one (mxgate-queue's
+ * code, linked in): a message's queue process is a fork of this one,
+ * without the exec of a second program (see queue.c). */
 #include "smtpd.h"
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+int queue_main(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
@@ -14,6 +21,8 @@ int main(int argc, char **argv)
     fflush(stdout);
     return 1;
   }
+  const char *qq = getenv("QMAILQUEUE");
+  if (!qq || !*qq) cfg.queue_inproc = queue_main;
   session_init(&s, &cfg, 0, 1, 2);
   s.checkprogram = argv + 1;
   int r = session_run(&s);

@@ -14,6 +14,11 @@
  * permerror; only when SPF was evaluated) and AUTHPROTOCOL (login, plain,
  * cram-md5); AUTHUSER and TCPREMOTEINFO are set by AUTH (auth.c).
  *
+ * With QMAILQUEUE unset (cfg->queue_inproc, under tcpserver as under
+ * mxgate-listen) the queue process is a fork running the embedded queue,
+ * mxgate-queue's own code, with nothing open but fds 0, 1 and 2: the
+ * exec of a second static program per message is saved.
+ *
  * Under mxgate-listen a message for a single recipient may instead go
  * straight into its Maildir (cfg->direct_queue): no queue process; the
  * worker's pid stands for the qp in the log.
@@ -122,6 +127,7 @@ int queue_open(struct session *s, struct queue_job *q)
       char *argv[] = { "mxgate-queue", NULL };
       int ends[] = { msg[0], msg[1], env[0], env[1] };      /* no exec closes them for us */
       for (int i = 0; i < 4; i++) if (ends[i] > 1) close(ends[i]);
+      close_range(3, ~0U, 0);                     /* and the session's own (cdbs, DNS sockets) */
       _exit(s->cfg->queue_inproc(1, argv));
     }
     char *argv[] = { (char *)program, NULL };

@@ -34,7 +34,7 @@ struct smtpd_config {
   bool have_recipients;         /* control/recipients exists: its check applies */
   struct cdbx morercpthosts;
   char queue_program[4096];
-  /* set by mxgate-listen when QMAILQUEUE is unset: the embedded queue runs
+  /* set by mxgate-listen and mxgate-smtpd when QMAILQUEUE is unset: the embedded queue runs
    * in a forked child without an exec (no program start per message) */
   int (*queue_inproc)(int argc, char **argv);
   /* set by mxgate-listen too: a message for one recipient with a Maildir
