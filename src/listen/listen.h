@@ -28,6 +28,8 @@ struct listener {
 struct slot {
   volatile pid_t pid;
   volatile int busy;             /* serving a session */
+  volatile long idle_since;      /* monotonic seconds: when its last session ended (or it started) */
+  volatile int retiring;         /* told to go: the pool is above its minimum and it was idle */
   char ip[64];                   /* its client while busy */
 };
 
@@ -47,7 +49,11 @@ struct listen_config {
   char **checkprogram;
   char commit_sock[256];         /* group commit for mxgate-queue, "" when off */
   char *argv0;
+  pid_t listener_pid;            /* the parent: its workers and committer end when it is gone */
 };
+
+/* a worker idle this long while the pool is above its minimum is retired */
+#define WORKER_IDLE_RETIRE 10
 
 /* sockets.c */
 int listener_add(struct listen_config *c, const char *spec);
@@ -64,5 +70,9 @@ void commit_main(const struct listen_config *c);
 
 /* pool.c */
 int pool_run(struct listen_config *c);
+/* in a child of the listener: it gets sig when the listener dies; false
+ * when the listener is already gone */
+bool follow_listener(const struct listen_config *c, int sig);
+long monotonic_seconds(void);
 
 #endif

@@ -1,9 +1,15 @@
 /* pool.c -- the parent of mxgate-listen: keeps between min and max
  * workers, adds one whenever all are busy, replaces those that retire
- * (max_use sessions, or a crash), and answers 421 itself when all max
- * workers are busy. SIGHUP: every worker finishes its session and is
- * replaced by one that reads the control files anew. SIGTERM: no new
- * sessions; the running ones finish; then the listener exits.
+ * (max_use sessions, or a crash), retires workers idle for
+ * WORKER_IDLE_RETIRE seconds while there are more than min (and one idle
+ * one besides), and answers
+ * 421 itself when all max workers are busy. SIGHUP: every worker finishes
+ * its session and is replaced by one that reads the control files anew.
+ * SIGTERM: every copy of the listening sockets is closed at once (here
+ * and in every worker), the running sessions finish, then the listener
+ * exits. Workers and the committer get a signal from the kernel when the
+ * listener dies (PR_SET_PDEATHSIG), so a killed listener leaves nothing
+ * holding its port and can be started again at once.
  */
 #include "listen.h"
 #include <errno.h>
@@ -13,12 +19,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t got_term, got_hup;
 static pid_t committer;
+
+long monotonic_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec;
+}
+
+bool follow_listener(const struct listen_config *c, int sig)
+{
+  if (prctl(PR_SET_PDEATHSIG, sig) < 0) return false;
+  return getppid() == c->listener_pid;             /* it may have died before the prctl */
+}
 
 /* the group-commit server; workers' mxgate-queue find it through MXGATE_COMMIT */
 static void spawn_committer(struct listen_config *c)
@@ -29,6 +50,8 @@ static void spawn_committer(struct listen_config *c)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int i = 0; i < c->nlisteners; i++) close(c->listeners[i].fd);   /* the port is the listener's alone */
+    if (!follow_listener(c, SIGKILL)) _exit(0);
     commit_main(c);
   }
 }
@@ -41,6 +64,8 @@ static int spawn(struct listen_config *c, struct pool_shared *sh)
   for (int i = 0; i < c->max_workers; i++) {
     if (sh->slots[i].pid) continue;
     sh->slots[i].busy = 0;
+    sh->slots[i].retiring = 0;
+    sh->slots[i].idle_since = monotonic_seconds();
     /* signals wait until the worker's own handlers are in (worker_main
      * unblocks them): a TERM in between would find the listener's handler */
     sigset_t all, old;
@@ -56,11 +81,12 @@ static int spawn(struct listen_config *c, struct pool_shared *sh)
   return -1;
 }
 
+/* the workers that stay (retiring ones are on their way out) */
 static void count(const struct listen_config *c, const struct pool_shared *sh, int *total, int *busy)
 {
   *total = *busy = 0;
   for (int i = 0; i < c->max_workers; i++) {
-    if (!sh->slots[i].pid) continue;
+    if (!sh->slots[i].pid || sh->slots[i].retiring) continue;
     (*total)++;
     *busy += sh->slots[i].busy;
   }
@@ -83,6 +109,21 @@ static void signal_workers(const struct listen_config *c, const struct pool_shar
     if (sh->slots[i].pid) kill(sh->slots[i].pid, sig);
 }
 
+/* after a burst: a worker idle for WORKER_IDLE_RETIRE seconds while the
+ * pool is above its minimum finishes (SIGHUP: a session it took meanwhile
+ * is served first); the pool shrinks back to min */
+static void retire_idle(const struct listen_config *c, struct pool_shared *sh, int total, int busy)
+{
+  long now = monotonic_seconds();
+  for (int i = 0; i < c->max_workers && total > c->min_workers && total > busy + 1; i++) {   /* one idle stays ready */
+    struct slot *w = &sh->slots[i];
+    if (!w->pid || w->busy || w->retiring || now - w->idle_since < WORKER_IDLE_RETIRE) continue;
+    w->retiring = 1;
+    kill(w->pid, SIGHUP);
+    total--;
+  }
+}
+
 /* all workers busy and no more allowed: the parent turns clients away */
 static void refuse_overflow(struct listen_config *c)
 {
@@ -100,6 +141,7 @@ int pool_run(struct listen_config *c)
   struct pool_shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (sh == MAP_FAILED) { perror("mxgate-listen: mmap"); return 111; }
   memset(sh, 0, sizeof *sh);
+  c->listener_pid = getpid();
   struct sigaction term = { .sa_handler = on_term }, hup = { .sa_handler = on_hup }, chld = { .sa_handler = on_chld };
   sigaction(SIGTERM, &term, NULL);
   sigaction(SIGINT, &term, NULL);
@@ -119,6 +161,7 @@ int pool_run(struct listen_config *c)
     count(c, sh, &total, &busy);
     while (!got_term && total < c->min_workers && spawn(c, sh) == 0) total++;
     if (!got_term && busy >= total && total < c->max_workers && spawn(c, sh) == 0) total++;
+    if (!got_term && busy < total) retire_idle(c, sh, total, busy);
     bool saturated = busy >= total && total >= c->max_workers;
     struct pollfd p[LISTEN_MAX];
     for (int i = 0; i < c->nlisteners; i++) p[i] = (struct pollfd){ .fd = c->listeners[i].fd, .events = POLLIN };

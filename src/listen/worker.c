@@ -8,6 +8,12 @@
  * previous session's "end" line. The environment is rebuilt for every
  * session from the worker's start-up environment, the listener's settings
  * and the tcprules entry, so nothing of one session reaches the next.
+ *
+ * SIGTERM (from the listener, from systemd, or from the kernel when the
+ * listener died) closes the worker's copies of the listening sockets in
+ * the handler itself, so the port is closed at once even while a session
+ * runs; the session finishes, then the worker exits. SIGHUP only lets the
+ * session finish (a reload, or retiring an idle worker).
  */
 #include "listen.h"
 #include "smtpd.h"
@@ -31,8 +37,29 @@ void direct_discard(void *file);
 
 extern char **environ;
 
-static volatile sig_atomic_t stop_requested;
-static void on_stop(int sig) { (void)sig; stop_requested = 1; }
+static volatile sig_atomic_t stop_requested, listeners_closed;
+static const struct listen_config *listening;     /* for the TERM handler: the sockets to close */
+
+static void on_hup(int sig) { (void)sig; stop_requested = 1; }
+static void on_term(int sig)
+{
+  (void)sig;
+  stop_requested = 1;
+  if (listeners_closed || !listening) return;
+  listeners_closed = 1;
+  for (int i = 0; i < listening->nlisteners; i++) close(listening->listeners[i].fd);
+}
+
+/* the embedded queue, in a child forked from the worker: it holds nothing
+ * of the worker's (no listening socket keeps the port open after a TERM,
+ * no client), and it finishes its message whatever signal the service gets */
+static int queue_child(int argc, char **argv)
+{
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  closefrom(3);
+  return queue_main(argc, argv);
+}
 
 /* one tcpserver-style line, one write(2) */
 static void logline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -104,7 +131,11 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
   snprintf(where, sizeof where, "0:%s:%s :%s::%s", lip, lport, rip, rport);
   char *rules[LISTEN_ENV_MAX * 4];
   int nrules = 0;
+  errno = 0;
   int allow = rules_apply(c->rules, rip, rules, &nrules, (int)(sizeof rules / sizeof *rules));
+  if (allow < 0)                              /* checked at start; gone or unreadable since: said, and denied */
+    logline("mxgate-listen: pid %ld warning: cannot read rules file %s: %s; connection denied\n", pid, c->rules,
+            errno == 0 ? "not a cdb" : strerror(errno));
   bool crowded = c->per_ip && clients_from(sh, c, rip) > c->per_ip;
   if (allow <= 0 || crowded) {
     if (crowded) {
@@ -138,6 +169,7 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
   clearenv();                                 /* no pointer into the rules stays in environ */
   for (char **e = base; *e; e++) putenv(*e);
   for (int i = 0; i < nrules; i++) free(rules[i]);
+  sh->slots[slot].idle_since = monotonic_seconds();
   sh->slots[slot].busy = 0;
   status_line(sh, c);
 }
@@ -155,21 +187,23 @@ static const struct direct_queue direct = { direct_open, direct_commit, direct_d
 
 void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot)
 {
-  struct sigaction sa = { .sa_handler = on_stop };
+  struct sigaction term = { .sa_handler = on_term }, hup = { .sa_handler = on_hup };
+  listening = c;
   signal(SIGINT, SIG_DFL);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
+  sigaction(SIGTERM, &term, NULL);
+  sigaction(SIGHUP, &hup, NULL);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGCHLD, SIG_DFL);
   sigset_t none;                                         /* spawn() blocked them until now */
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   drop_privileges(c);
+  if (!follow_listener(c, SIGTERM)) on_term(0);          /* after the new credentials, which clear it */
   static struct smtpd_config cfg;
   bool cfg_ok = smtpd_config_load(&cfg, c->argv0) == 0;
   const char *qq = getenv("QMAILQUEUE");
   if (!qq || !*qq) {                                     /* the embedded queue: fork, no exec */
-    cfg.queue_inproc = queue_main;
+    cfg.queue_inproc = queue_child;
     cfg.direct_queue = &direct;                          /* or no fork at all, for one Maildir */
   }
   size_t n = 0;
@@ -185,6 +219,7 @@ void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot
   while (!stop_requested && (!c->max_use || served < c->max_use)) {
     struct epoll_event ev[LISTEN_MAX];
     int k = epoll_wait(ep, ev, LISTEN_MAX, 1000);
+    if (getppid() != c->listener_pid) on_term(0);      /* should the death signal ever miss */
     for (int i = 0; i < k && !stop_requested; i++) {
       const struct listener *l = &c->listeners[ev[i].data.u32];
       int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
