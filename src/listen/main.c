@@ -75,7 +75,7 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-  static struct listen_config c = { .min_workers = 4, .max_workers = 64, .max_use = 1000 };
+  static struct listen_config c = { .min_workers = 4, .max_workers = 64, .max_use = 1000, .per_ip = -1 };
   const char *user = NULL, *group = NULL;
   bool group_commit = true;
   int opt;
@@ -93,6 +93,7 @@ int main(int argc, char **argv)
     }
   }
   if (c.min_workers < 1 || c.max_workers < c.min_workers || c.max_workers > WORKERS_LIMIT) return usage();
+  if (c.per_ip < 0) c.per_ip = c.max_workers / 2 > PER_IP_FLOOR ? c.max_workers / 2 : PER_IP_FLOOR;
   int i = optind;
   for (; i < argc && strcmp(argv[i], "--") != 0; i++)
     if (listener_add(&c, argv[i]) < 0) return 111;

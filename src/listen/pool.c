@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,11 +29,24 @@
 static volatile sig_atomic_t got_term, got_hup;
 static pid_t committer;
 
+/* what only the listener holds: its end of each worker's handoff socket, the lot */
+struct pool_fds {
+  int handoff[WORKERS_LIMIT];    /* -1: no worker in the slot */
+  struct parking *lot;           /* NULL: no parking (it could not be set up) */
+};
+
 long monotonic_seconds(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long)ts.tv_sec;
+}
+
+long long monotonic_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bool follow_listener(const struct listen_config *c, int sig)
@@ -50,7 +64,7 @@ static void spawn_committer(struct listen_config *c)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int i = 0; i < c->nlisteners; i++) close(c->listeners[i].fd);   /* the port is the listener's alone */
+    closefrom(3);                        /* the port and the parked clients are the listener's alone */
     if (!follow_listener(c, SIGKILL)) _exit(0);
     commit_main(c);
   }
@@ -59,23 +73,35 @@ static void on_term(int sig) { (void)sig; got_term = 1; }
 static void on_hup(int sig) { (void)sig; got_hup = 1; }
 static void on_chld(int sig) { (void)sig; }
 
-static int spawn(struct listen_config *c, struct pool_shared *sh)
+static int spawn(struct listen_config *c, struct pool_shared *sh, struct pool_fds *pf)
 {
   for (int i = 0; i < c->max_workers; i++) {
     if (sh->slots[i].pid) continue;
+    int sv[2] = { -1, -1 };
+    if (pf->lot && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) sv[0] = sv[1] = -1;
     sh->slots[i].busy = 0;
     sh->slots[i].retiring = 0;
+    sh->slots[i].waiting = 0;
     sh->slots[i].idle_since = monotonic_seconds();
+    c->park_fd = pf->lot && sv[1] >= 0 ? parking_tx(pf->lot) : -1;
+    c->handoff_fd = sv[1];
     /* signals wait until the worker's own handlers are in (worker_main
      * unblocks them): a TERM in between would find the listener's handler */
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
-    if (pid == 0) worker_main(c, sh, i);
+    if (pid == 0) {
+      for (int k = 0; k < c->max_workers; k++) if (pf->handoff[k] >= 0) close(pf->handoff[k]);
+      if (sv[0] >= 0) close(sv[0]);
+      if (pf->lot) parking_close_in_child(pf->lot);
+      worker_main(c, sh, i);
+    }
     sigprocmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0) return -1;
+    if (sv[1] >= 0) close(sv[1]);
+    if (pid < 0) { if (sv[0] >= 0) close(sv[0]); return -1; }
     sh->slots[i].pid = pid;
+    pf->handoff[i] = sv[0];
     return 0;
   }
   return -1;
@@ -92,14 +118,18 @@ static void count(const struct listen_config *c, const struct pool_shared *sh, i
   }
 }
 
-static void reap(struct listen_config *c, struct pool_shared *sh)
+static void reap(struct listen_config *c, struct pool_shared *sh, struct pool_fds *pf)
 {
   pid_t pid;
   int st;
   while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
     if (pid == committer) { committer = 0; spawn_committer(c); continue; }   /* draining sessions still commit */
     for (int i = 0; i < c->max_workers; i++)
-      if (sh->slots[i].pid == pid) { sh->slots[i].pid = 0; sh->slots[i].busy = 0; }
+      if (sh->slots[i].pid == pid) {
+        sh->slots[i].pid = 0; sh->slots[i].busy = 0;
+        if (pf->handoff[i] >= 0) close(pf->handoff[i]);
+        pf->handoff[i] = -1;
+      }
   }
 }
 
@@ -124,16 +154,44 @@ static void retire_idle(const struct listen_config *c, struct pool_shared *sh, i
   }
 }
 
-/* all workers busy and no more allowed: the parent turns clients away */
+/* every worker in a session that began STUCK_MS ago or more: none will
+ * be free soon. Workers that only greet and park a client are busy for
+ * moments (or wait for its first command a moment): while they take a
+ * burst in, nobody is turned away */
+#define STUCK_MS 200
+static bool stuck(const struct listen_config *c, const struct pool_shared *sh)
+{
+  long long now = monotonic_ms();
+  for (int i = 0; i < c->max_workers; i++)
+    if (sh->slots[i].pid && !sh->slots[i].retiring &&
+        (!sh->slots[i].busy || sh->slots[i].waiting || now - sh->slots[i].busy_since < STUCK_MS))
+      return false;
+  return true;
+}
+
+/* all workers busy and no more allowed: the parent turns away every
+ * client waiting, as fast as they arrive */
 static void refuse_overflow(struct listen_config *c)
 {
   for (int i = 0; i < c->nlisteners; i++) {
-    int fd = accept4(c->listeners[i].fd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    const char *msg = "421 4.3.2 Too many connections; try again later\r\n";
-    if (write(fd, msg, strlen(msg)) < 0) { /* client already gone */ }
-    close(fd);
+    int fd;
+    while ((fd = accept4(c->listeners[i].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+      const char *msg = "421 4.3.2 Too many connections; try again later\r\n";
+      if (write(fd, msg, strlen(msg)) < 0) { /* client already gone */ }
+      close(fd);
+    }
   }
+}
+
+/* as many parked connections as the file limit allows, raised to its hard limit */
+static struct parking *open_lot(const struct listen_config *c)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return NULL;
+  if (rl.rlim_cur < rl.rlim_max) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+  long room = (long)(rl.rlim_cur > 1000000 ? 1000000 : rl.rlim_cur) - 256 - 2L * c->max_workers;
+  if (room < 64) return NULL;
+  return parking_open(room > PARK_MAX ? PARK_MAX : (int)room);
 }
 
 int pool_run(struct listen_config *c)
@@ -149,35 +207,45 @@ int pool_run(struct listen_config *c)
   sigaction(SIGCHLD, &chld, NULL);
   signal(SIGPIPE, SIG_IGN);
   if (c->commit_sock[0]) setenv("MXGATE_COMMIT", c->commit_sock, 1);
+  static struct pool_fds pf;
+  for (int i = 0; i < WORKERS_LIMIT; i++) pf.handoff[i] = -1;
+  pf.lot = open_lot(c);
   spawn_committer(c);
-  for (int i = 0; i < c->min_workers; i++) spawn(c, sh);
+  for (int i = 0; i < c->min_workers; i++) spawn(c, sh, &pf);
   char ready[64];                            /* as tcpserver -v says when it listens */
   int n = snprintf(ready, sizeof ready, "tcpserver: status: 0/%d\n", c->max_workers);
   if (write(2, ready, (size_t)n) < 0) return 111;
   while (!got_term) {
     int total, busy;
-    reap(c, sh);
+    reap(c, sh, &pf);
     if (got_hup) { got_hup = 0; signal_workers(c, sh, SIGHUP); }
     count(c, sh, &total, &busy);
-    while (!got_term && total < c->min_workers && spawn(c, sh) == 0) total++;
-    if (!got_term && busy >= total && total < c->max_workers && spawn(c, sh) == 0) total++;
+    while (!got_term && total < c->min_workers && spawn(c, sh, &pf) == 0) total++;
+    if (!got_term && busy >= total && total < c->max_workers && spawn(c, sh, &pf) == 0) total++;
     if (!got_term && busy < total) retire_idle(c, sh, total, busy);
     bool saturated = busy >= total && total >= c->max_workers;
-    struct pollfd p[LISTEN_MAX];
-    for (int i = 0; i < c->nlisteners; i++) p[i] = (struct pollfd){ .fd = c->listeners[i].fd, .events = POLLIN };
+    struct pollfd p[LISTEN_MAX + 1];
+    int np = 0;
+    if (pf.lot) p[np++] = (struct pollfd){ .fd = parking_pollfd(pf.lot), .events = POLLIN };
+    for (int i = 0; saturated && i < c->nlisteners; i++)
+      p[np++] = (struct pollfd){ .fd = c->listeners[i].fd, .events = POLLIN };
     /* short sleeps: the pool reacts quickly to load without a message channel */
-    int r = poll(p, saturated ? (nfds_t)c->nlisteners : 0, saturated ? 50 : 10);
-    if (r > 0 && saturated) {
+    int r = poll(p, (nfds_t)np, saturated ? 50 : 10);
+    if (pf.lot) parking_run(pf.lot, c, sh, pf.handoff);
+    bool waiting = false;
+    for (int i = pf.lot ? 1 : 0; r > 0 && i < np; i++) waiting |= (p[i].revents & POLLIN) != 0;
+    if (waiting && saturated) {
       usleep(20000);                         /* a worker may free up meanwhile */
       count(c, sh, &total, &busy);
-      if (busy >= total) refuse_overflow(c);
+      if (busy >= total && stuck(c, sh)) refuse_overflow(c);
     }
   }
+  if (pf.lot) parking_close_all(pf.lot, "421 4.3.2 Service shutting down; try again later\r\n");
   for (int i = 0; i < c->nlisteners; i++) close(c->listeners[i].fd);
   signal_workers(c, sh, SIGTERM);
   for (;;) {
     int total, busy;
-    reap(c, sh);
+    reap(c, sh, &pf);
     count(c, sh, &total, &busy);
     if (!total) break;
     usleep(20000);

@@ -1,8 +1,10 @@
-"""mxgate-listen after a crash and under a stop: a listener killed with
-SIGKILL can be started again at once and leaves no process behind; SIGTERM
-closes the port in every process at once while the sessions in flight
-finish; the pool shrinks back after a burst; the -x rules file and the
-checkprogram are checked at start."""
+"""mxgate-listen after a crash, under a stop and under idle clients: a
+listener killed with SIGKILL can be started again at once and leaves no
+process behind; SIGTERM closes the port in every process at once while
+the sessions in flight finish; the pool shrinks back after a burst; the -x
+rules file and the checkprogram are checked at start; clients that say
+nothing or dribble their first command are parked in the listener and
+hold no worker; the per-IP limit is on by default."""
 import errno, os, signal, socket, subprocess, tempfile, time
 import harness as h
 
@@ -243,3 +245,139 @@ def test_relative_rules_file_is_taken_from_the_working_directory():
     finally:
         srv.stop(); home.cleanup()
         subprocess.run(["rm", "-rf", wd])
+
+
+def _from(port, src):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def _greeting(s):
+    data = b""
+    while b"\n" not in data:
+        chunk = s.recv(512)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_idle_and_slow_connections_hold_no_worker():
+    """2,000 connections that say nothing and 200 that dribble their first
+    command, from 200 addresses, on a pool of at most 8 workers: all are
+    greeted and parked in the listener; a legitimate client still gets its
+    220 and its message through; a parked client that speaks is served"""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 5000:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8000), hard))
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:8")
+    idle, slow = [], []
+    try:
+        for i in range(2000):
+            idle.append(_from(srv.port, f"127.0.0.{2 + i % 200}"))
+        for i in range(200):
+            s = _from(srv.port, f"127.0.0.{2 + i}")
+            slow.append(s)
+        for s in idle + slow:
+            assert _greeting(s).startswith(b"220 "), "every connection greeted"
+        for s in slow:
+            s.sendall(b"EH")                                   # a first command, a byte now and then
+        t0 = time.time()
+        c = h.Client(srv.port, timeout=30)
+        assert c.reply()[0] == 220
+        waited = time.time() - t0
+        assert waited < 5, waited                              # generous: the goal is well under 1 s
+        c.cmd("EHLO legit.test")
+        assert send_message(c, "amid the idle ones")[0] == 250
+        c.cmd("QUIT"); c.close()
+        assert len(home.delivered("alice")) == 1
+        assert len(workers_of(srv, home)) <= 8
+        # the parked ones are still there, and served when they speak
+        s = slow[7]
+        s.sendall(b"LO slow.test\r\n")
+        assert _greeting(s).startswith(b"250"), "a dribbled first command is served once whole"
+        s = idle[1234]
+        s.sendall(b"NOOP\r\n")
+        assert _greeting(s).startswith(b"250")
+        log = srv.log()
+        assert "421 " not in log and "Too many" not in log
+    finally:
+        for s in idle + slow:
+            s.close()
+        srv.stop(); home.cleanup()
+
+
+def test_sigterm_closes_parked_connections_with_421():
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:2")
+    try:
+        h.wait_for(lambda: len(workers_of(srv, home)) == 2 if os.path.exists(home.path("queue", "commit.sock.pid"))
+                   else False, what="two workers")
+        a = h.Client(srv.port)
+        assert a.reply()[0] == 220
+        assert a.cmd("EHLO a.test")[0] == 250                  # one worker in a session
+        parked = h.Client(srv.port)                            # the other greets it and parks it
+        assert parked.reply()[0] == 220
+        time.sleep(2.5)                                        # its grace (1 s) over: parked
+        os.kill(srv.proc.pid, signal.SIGTERM)
+        assert parked.reply()[1] == ["421 4.3.2 Service shutting down; try again later"]
+        assert parked.closed()
+        assert send_message(a, "finished during the stop")[0] == 250
+        a.cmd("QUIT"); a.close()
+        srv.proc.wait(10)
+        assert len(home.delivered("alice")) == 1
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_per_ip_limit_is_on_by_default():
+    """without -i, one address may hold half of the max workers (at least
+    10) in sessions; the next is answered 421 4.7.0 and logged as a deny"""
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:16")
+    clients = []
+    try:
+        for i in range(10):                                     # 16 / 2 = 8, raised to the floor of 10
+            c = h.Client(srv.port)
+            assert c.reply()[0] == 220
+            assert c.cmd("EHLO busy.test")[0] == 250            # in a session, on a worker
+            clients.append(c)
+        extra = h.Client(srv.port)
+        code, lines = extra.reply()
+        assert lines == ["421 4.7.0 Too many connections from your address; try again later"], lines
+        other = _from(srv.port, "127.0.0.9")                    # another address is fine
+        assert _greeting(other).startswith(b"220")
+        other.close()
+        h.wait_for(lambda: "tcpserver: deny " in srv.log(), what="deny line")
+    finally:
+        for c in clients:
+            c.close()
+        srv.stop(); home.cleanup()
+
+
+def test_parked_silent_client_times_out_as_a_session_would():
+    """a client that never speaks is parked after a second (its worker is
+    free: its end line is written) and closed at timeoutsmtpd with the
+    session's own 451"""
+    home = h.Home()
+    home.write("timeoutsmtpd", "3\n")
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:2")
+    try:
+        c = h.Client(srv.port, timeout=30)
+        assert c.reply()[0] == 220
+        pid = srv.pids()[-1]
+        srv.wait_end(pid, timeout=10)                          # parked: the worker's part is over
+        assert c.readline() == "451 4.4.2 Timeout; closing connection"
+        assert c.closed()
+        b = h.Client(srv.port)                                 # both workers free for the next
+        assert b.reply()[0] == 220
+        b.cmd("EHLO b.test")
+        assert send_message(b, "after a parked one")[0] == 250
+        b.cmd("QUIT"); b.close()
+    finally:
+        srv.stop(); home.cleanup()
