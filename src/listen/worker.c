@@ -187,11 +187,11 @@ static bool first_line_in(int ms)
 static bool greet_and_park(const struct listen_config *c, struct slot *me, const struct session *s, int listener,
                            int grace_ms)
 {
-  char greet[600];
+  char greet[600], line[604];                       /* the text as session_run() cuts it, then CR LF */
   snprintf(greet, sizeof greet, "220 %s ESMTP", str_cstr((str *)&s->cfg->greeting));
-  strcat(greet, "\r\n");
+  snprintf(line, sizeof line, "%s\r\n", greet);
   long long greeted = monotonic_ms();
-  if (!fd_write_all(1, greet, strlen(greet))) return false;
+  if (!fd_write_all(1, line, strlen(line))) return false;
   me->waiting = 1;                                 /* not a session the pool waits for (pool.c, stuck()) */
   bool spoke = first_line_in(grace_ms);
   me->waiting = 0;
