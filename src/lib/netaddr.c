@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 static int parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
@@ -66,4 +67,53 @@ int netaddr_connect(const char *spec, int timeout_ms)
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
+}
+
+long long netaddr_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int netaddr_wait(int fd, short events, long long *left_ms)
+{
+  for (;;) {
+    if (*left_ms <= 0) return 0;
+    struct pollfd p = { .fd = fd, .events = events };
+    long long t0 = netaddr_now_ms();
+    int r = poll(&p, 1, *left_ms > 3600000 ? 3600000 : (int)*left_ms);
+    *left_ms -= netaddr_now_ms() - t0;
+    if (r > 0) return 1;
+    if (r < 0 && errno != EINTR) return -1;
+    if (r == 0 && *left_ms > 0 && *left_ms < 1) *left_ms = 0;
+  }
+}
+
+bool netaddr_send(int fd, const void *p, size_t n, long long *left_ms)
+{
+  const char *q = p;
+  while (n) {
+    ssize_t w = send(fd, q, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) { q += w; n -= (size_t)w; continue; }
+    if (w < 0 && errno == EINTR) continue;
+    if (w == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return false;
+    int r = netaddr_wait(fd, POLLOUT, left_ms);
+    if (r == 0) { errno = ETIMEDOUT; return false; }
+    if (r < 0) return false;
+  }
+  return true;
+}
+
+ssize_t netaddr_recv(int fd, void *p, size_t cap, long long *left_ms)
+{
+  for (;;) {
+    ssize_t r = recv(fd, p, cap, MSG_DONTWAIT);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    int w = netaddr_wait(fd, POLLIN, left_ms);
+    if (w == 0) { errno = ETIMEDOUT; return -1; }
+    if (w < 0) return -1;
+  }
 }

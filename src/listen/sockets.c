@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define BIND_RETRIES 40               /* 50 ms apart: 2 s for a killed predecessor's workers to let go */
+
 static int bind_one(const char *ip, const char *port)
 {
   struct sockaddr_storage ss;
@@ -30,7 +32,12 @@ static int bind_one(const char *ip, const char *port)
   if (fd < 0) return -1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) { int e = errno; close(fd); errno = e; return -1; }
+  /* a listener killed a moment ago: its workers close their copies of the
+   * port as soon as they run their death signal's handler; wait for that */
+  for (int tries = 0; bind(fd, (struct sockaddr *)&ss, len) < 0; tries++)
+    if (errno != EADDRINUSE || tries == BIND_RETRIES) { int e = errno; close(fd); errno = e; return -1; }
+    else usleep(50000);
+  if (listen(fd, 1024) < 0) { int e = errno; close(fd); errno = e; return -1; }
   return fd;
 }
 

@@ -8,9 +8,16 @@
  * previous session's "end" line. The environment is rebuilt for every
  * session from the worker's start-up environment, the listener's settings
  * and the tcprules entry, so nothing of one session reaches the next.
+ *
+ * SIGTERM (from the listener, from systemd, or from the kernel when the
+ * listener died) closes the worker's copies of the listening sockets in
+ * the handler itself, so the port is closed at once even while a session
+ * runs; the session finishes, then the worker exits. SIGHUP only lets the
+ * session finish (a reload, or retiring an idle worker).
  */
 #include "listen.h"
 #include "smtpd.h"
+#include "content.h"
 /* src/queue, linked into mxgate-listen: the embedded queue and its direct path */
 int queue_main(int argc, char **argv);
 void *direct_open(const char *sender, const char *rcpt, int *fd);
@@ -25,14 +32,36 @@ void direct_discard(void *file);
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 extern char **environ;
 
-static volatile sig_atomic_t stop_requested;
-static void on_stop(int sig) { (void)sig; stop_requested = 1; }
+static volatile sig_atomic_t stop_requested, listeners_closed;
+static const struct listen_config *listening;     /* for the TERM handler: the sockets to close */
+
+static void on_hup(int sig) { (void)sig; stop_requested = 1; }
+static void on_term(int sig)
+{
+  (void)sig;
+  stop_requested = 1;
+  if (listeners_closed || !listening) return;
+  listeners_closed = 1;
+  for (int i = 0; i < listening->nlisteners; i++) close(listening->listeners[i].fd);
+}
+
+/* the embedded queue, in a child forked from the worker: it holds nothing
+ * of the worker's (no listening socket keeps the port open after a TERM,
+ * no client), and it finishes its message whatever signal the service gets */
+static int queue_child(int argc, char **argv)
+{
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  closefrom(3);
+  return queue_main(argc, argv);
+}
 
 /* one tcpserver-style line, one write(2) */
 static void logline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -88,8 +117,96 @@ static void session_env(char **base, const struct listener *l, const char *lip, 
   for (int i = 0; i < nrules; i++) putenv(rules[i]);
 }
 
+/* is another client waiting to be accepted? */
+static bool clients_waiting(const struct listen_config *c)
+{
+  struct pollfd p[LISTEN_MAX];
+  for (int i = 0; i < c->nlisteners; i++) p[i] = (struct pollfd){ .fd = c->listeners[i].fd, .events = POLLIN };
+  return poll(p, (nfds_t)c->nlisteners, 0) > 0;
+}
+
+/* parking (park.c): how long to wait for a client's first command before
+ * parking it: PARK_GRACE_MS, or only PARK_RUSH_MS when every other worker
+ * is busy and more clients wait; -1 never (-w N:1: there is no lot) */
+static int park_grace_ms(const struct pool_shared *sh, const struct listen_config *c, int slot)
+{
+  if (c->park_fd < 0 || c->max_workers < 2) return -1;
+  for (int i = 0; i < c->max_workers; i++)
+    if (i != slot && sh->slots[i].pid && !sh->slots[i].busy) return PARK_GRACE_MS;
+  return clients_waiting(c) ? PARK_RUSH_MS : PARK_GRACE_MS;
+}
+
+/* what session_run() would do before its greeting is nothing but the greeting */
+static bool greeting_is_plain(struct session *s)
+{
+  const char *smtps = getenv("SMTPS");
+  if ((smtps && *smtps && strcmp(smtps, "0") != 0) || strcmp(s->conn.localport, "465") == 0) return false;
+  return !content_config_error(s) && spf_level() >= 0;
+}
+
+/* the session's own greeting goes unsent when the worker sent it already;
+ * anything else it says first (a refusal) goes out as it is */
+struct greeted { bool done, swallowing; };
+static ssize_t skip_greeting(void *ctx, int fd, void *buf, size_t len, int timeout)
+{
+  struct greeted *g = ctx;
+  if (!g->done && !g->swallowing) {
+    g->swallowing = len >= 4 && memcmp(buf, "220 ", 4) == 0;
+    g->done = !g->swallowing;
+  }
+  if (g->done) return io_fd_write(NULL, fd, buf, len, timeout);
+  const char *nl = memchr(buf, '\n', len);
+  if (!nl) return (ssize_t)len;
+  g->done = true;
+  return nl - (const char *)buf + 1;
+}
+
+/* has the client on fd 0 sent a whole first line (or 1000 bytes, or
+ * left) within ms? A first command dribbled a byte at a time is not one */
+static bool first_line_in(int ms)
+{
+  long long deadline = monotonic_ms() + ms;
+  for (;;) {
+    char buf[1000];
+    struct pollfd p = { .fd = 0, .events = POLLIN };
+    long long left = deadline - monotonic_ms();
+    if (poll(&p, 1, left > 0 ? (int)left : 0) > 0) {
+      ssize_t r = recv(0, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+      if (r <= 0 || memchr(buf, '\n', (size_t)r) || r == (ssize_t)sizeof buf) return true;
+      if (left <= 0) return false;
+      poll(NULL, 0, left < 10 ? (int)left : 10);  /* part of a line: look again shortly */
+      continue;
+    }
+    if (deadline - monotonic_ms() <= 0) return false;
+  }
+}
+
+/* greets the client on fds 0/1 as session_run() would and waits grace_ms
+ * for its first command; if none came, hands the connection to the
+ * listener's lot: true when parked */
+static bool greet_and_park(const struct listen_config *c, struct slot *me, const struct session *s, int listener,
+                           int grace_ms)
+{
+  char greet[600], line[604];                       /* the text as session_run() cuts it, then CR LF */
+  snprintf(greet, sizeof greet, "220 %s ESMTP", str_cstr((str *)&s->cfg->greeting));
+  snprintf(line, sizeof line, "%s\r\n", greet);
+  long long greeted = monotonic_ms();
+  if (!fd_write_all(1, line, strlen(line))) return false;
+  me->waiting = 1;                                 /* not a session the pool waits for (pool.c, stuck()) */
+  bool spoke = first_line_in(grace_ms);
+  me->waiting = 0;
+  if (spoke) return false;                         /* served now */
+  if (listeners_closed) {                          /* stopping (TERM): no lot to park in any more */
+    const char *bye = "421 4.3.2 Service shutting down; try again later\r\n";
+    if (write(1, bye, strlen(bye)) < 0) { /* the client is gone */ }
+    return true;
+  }
+  struct park_note note = { .listener = listener, .deadline_ms = greeted + (long long)s->cfg->timeout * 1000 };
+  return fd_send(c->park_fd, 0, &note) == 0;
+}
+
 static void serve(const struct listen_config *c, struct pool_shared *sh, int slot, const struct listener *l,
-                  int fd, const struct smtpd_config *cfg, bool cfg_ok, char **base)
+                  int fd, const struct smtpd_config *cfg, bool cfg_ok, char **base, bool resumed)
 {
   struct sockaddr_storage peer, local;
   socklen_t plen = sizeof peer, llen = sizeof local;
@@ -98,13 +215,18 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
   if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) addr_text(&peer, rip, sizeof rip, rport, sizeof rport);
   if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) addr_text(&local, lip, sizeof lip, lport, sizeof lport);
   snprintf(sh->slots[slot].ip, sizeof sh->slots[slot].ip, "%s", rip);
+  sh->slots[slot].busy_since = monotonic_ms();
   sh->slots[slot].busy = 1;
   status_line(sh, c);
   logline("tcpserver: pid %ld from %s\n", pid, rip);
   snprintf(where, sizeof where, "0:%s:%s :%s::%s", lip, lport, rip, rport);
   char *rules[LISTEN_ENV_MAX * 4];
   int nrules = 0;
+  errno = 0;
   int allow = rules_apply(c->rules, rip, rules, &nrules, (int)(sizeof rules / sizeof *rules));
+  if (allow < 0)                              /* checked at start; gone or unreadable since: said, and denied */
+    logline("mxgate-listen: pid %ld warning: cannot read rules file %s: %s; connection denied\n", pid, c->rules,
+            errno == 0 ? "not a cdb" : strerror(errno));
   bool crowded = c->per_ip && clients_from(sh, c, rip) > c->per_ip;
   if (allow <= 0 || crowded) {
     if (crowded) {
@@ -121,9 +243,17 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
     close(fd);
     if (cfg_ok) {
       struct session s;
+      struct greeted g = { false, false };
+      bool parked = false;
       session_init(&s, cfg, 0, 1, 2);
       s.checkprogram = c->checkprogram;
-      session_run(&s);
+      int grace = resumed ? -1 : park_grace_ms(sh, c, slot);
+      if (resumed || (grace >= 0 && greeting_is_plain(&s))) {
+        if (!resumed) parked = greet_and_park(c, &sh->slots[slot], &s, (int)(l - c->listeners), grace);
+        s.out.write = skip_greeting;
+        s.out.ctx = &g;
+      }
+      if (!parked) session_run(&s);
       session_free(&s);
     } else {
       const char *msg = "421 4.3.5 Server configuration error; try again later\r\n";
@@ -138,6 +268,7 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
   clearenv();                                 /* no pointer into the rules stays in environ */
   for (char **e = base; *e; e++) putenv(*e);
   for (int i = 0; i < nrules; i++) free(rules[i]);
+  sh->slots[slot].idle_since = monotonic_seconds();
   sh->slots[slot].busy = 0;
   status_line(sh, c);
 }
@@ -155,21 +286,23 @@ static const struct direct_queue direct = { direct_open, direct_commit, direct_d
 
 void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot)
 {
-  struct sigaction sa = { .sa_handler = on_stop };
+  struct sigaction term = { .sa_handler = on_term }, hup = { .sa_handler = on_hup };
+  listening = c;
   signal(SIGINT, SIG_DFL);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
+  sigaction(SIGTERM, &term, NULL);
+  sigaction(SIGHUP, &hup, NULL);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGCHLD, SIG_DFL);
   sigset_t none;                                         /* spawn() blocked them until now */
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   drop_privileges(c);
+  if (!follow_listener(c, SIGTERM)) on_term(0);          /* after the new credentials, which clear it */
   static struct smtpd_config cfg;
   bool cfg_ok = smtpd_config_load(&cfg, c->argv0) == 0;
   const char *qq = getenv("QMAILQUEUE");
   if (!qq || !*qq) {                                     /* the embedded queue: fork, no exec */
-    cfg.queue_inproc = queue_main;
+    cfg.queue_inproc = queue_child;
     cfg.direct_queue = &direct;                          /* or no fork at all, for one Maildir */
   }
   size_t n = 0;
@@ -181,17 +314,38 @@ void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot
     struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = (unsigned)i };
     epoll_ctl(ep, EPOLL_CTL_ADD, c->listeners[i].fd, &ev);
   }
+  if (c->handoff_fd >= 0) {                              /* parked connections whose client spoke */
+    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = LISTEN_MAX };
+    epoll_ctl(ep, EPOLL_CTL_ADD, c->handoff_fd, &ev);
+  }
   unsigned long served = 0;
   while (!stop_requested && (!c->max_use || served < c->max_use)) {
     struct epoll_event ev[LISTEN_MAX];
     int k = epoll_wait(ep, ev, LISTEN_MAX, 1000);
+    if (getppid() != c->listener_pid) on_term(0);      /* should the death signal ever miss */
     for (int i = 0; i < k && !stop_requested; i++) {
+      if (ev[i].data.u32 == LISTEN_MAX) {
+        struct park_note note;
+        int fd = fd_recv(c->handoff_fd, &note);
+        if (fd < 0) continue;
+        if (note.listener < 0 || note.listener >= c->nlisteners) { close(fd); continue; }
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        serve(c, sh, slot, &c->listeners[note.listener], fd, &cfg, cfg_ok, base, true);
+        served++;
+        continue;
+      }
       const struct listener *l = &c->listeners[ev[i].data.u32];
       int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
       if (fd < 0) continue;                    /* another worker took it */
-      serve(c, sh, slot, l, fd, &cfg, cfg_ok, base);
+      serve(c, sh, slot, l, fd, &cfg, cfg_ok, base, false);
       served++;
     }
+  }
+  struct park_note note;                       /* handed to us but not served: back to the lot */
+  int fd;
+  while (c->handoff_fd >= 0 && (fd = fd_recv(c->handoff_fd, &note)) >= 0) {
+    if (fd_send(c->park_fd, fd, &note) < 0) { /* the listener is gone: the client sees the close */ }
+    close(fd);
   }
   _exit(0);
 }

@@ -11,10 +11,13 @@
  * challenge\0" on fd 3 and exits 0 for a valid login; a failed attempt is
  * answered after AUTHDELAY seconds (default 3), one the checkprogram could
  * not decide (it failed) at once, and after AUTH_FAILURES_MAX of either
- * the connection is closed.
+ * the connection is closed. A checkprogram that has not finished after
+ * AUTH_TIMEOUT seconds (default 60) is killed: a failure it could not
+ * decide (454), with a warning line that names it.
  */
 #include "smtpd.h"
 #include "base64.h"
+#include "child.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +31,7 @@
 
 #define AUTH_LINE_MAX 4096
 #define AUTH_FAILURES_MAX 5
+#define AUTH_TIMEOUT_DEFAULT 60
 
 enum mech { MECH_LOGIN, MECH_PLAIN, MECH_CRAM, MECH_NONE };
 static const struct {
@@ -91,7 +95,16 @@ static bool decode(struct session *s, const char *b64, size_t len, str *out)
   return false;
 }
 
-/* 0 accepted, 1 refused, -1 the checkprogram could not be run */
+/* seconds the checkprogram may take (AUTH_TIMEOUT, default 60) */
+static long long auth_timeout(void)
+{
+  const char *t = getenv("AUTH_TIMEOUT");
+  long long v = t && *t ? atoll(t) : 0;
+  return v > 0 && v <= 86400 ? v : AUTH_TIMEOUT_DEFAULT;
+}
+
+/* 0 accepted, 1 refused, -1 the checkprogram could not be run or did not
+ * finish within AUTH_TIMEOUT (killed, and a warning names it) */
 static int run_checkprogram(struct session *s, const str *user, const str *pass, const char *chal)
 {
   int pi[2];
@@ -116,9 +129,15 @@ static int run_checkprogram(struct session *s, const str *user, const str *pass,
   str_free(&buf);
   close(pi[1]);
   int st;
-  while (waitpid(pid, &st, 0) < 0)
-    if (errno != EINTR) return -1;
-  if (!ok || !WIFEXITED(st) || WEXITSTATUS(st) == 111) return -1;
+  long long timeout = auth_timeout();
+  int waited = child_wait(pid, timeout * 1000, &st);
+  if (waited == 0) {                                   /* hung: killed; the client hears 454 at once */
+    char line[600];
+    int n = snprintf(line, sizeof line, "mxgate-smtpd: pid %ld warning: checkprogram %.400s did not finish "
+                     "within %lld s (AUTH_TIMEOUT); killed\n", (long)s->pid, s->checkprogram[0], timeout);
+    if (n > 0 && write(s->logfd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0) { /* log gone */ }
+  }
+  if (waited <= 0 || !ok || !WIFEXITED(st) || WEXITSTATUS(st) == 111) return -1;
   return WEXITSTATUS(st) == 0 ? 0 : 1;
 }
 

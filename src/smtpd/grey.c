@@ -5,14 +5,15 @@
  * of DEFER_IF_PERMIT, DEFER or a 4xx code greylists the triple (client IP,
  * sender, recipient): Deferred::GREY::Grey_Listed, 450 4.7.1
  * (REPLY_GREYLISTED replaces the text). A policy server that is down, slow
- * (POSTGREY_TIMEOUT seconds, default 5) or answers nonsense does not stop
- * mail: the recipient is not greylisted and a warning line says so.
+ * (POSTGREY_TIMEOUT seconds, default 5, for the whole question: connect,
+ * request and answer together, so one that answers a byte at a time
+ * cannot stretch it) or answers nonsense does not stop mail: the
+ * recipient is not greylisted and a warning line naming it says so.
  */
 #include "smtpd.h"
 #include "netaddr.h"
 #include <ctype.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +32,16 @@ static void kv(str *req, const char *name, const char *val, size_t len)
 /* the action line of the answer into out; false on any failure */
 static bool ask(const char *spec, const str *req, char *out, size_t cap, int timeout, const char **why)
 {
+  long long left_ms = (long long)timeout * 1000, t0 = netaddr_now_ms();
   int fd = netaddr_connect(spec, timeout * 1000);
   if (fd < 0) { *why = strerror(errno); return false; }
+  left_ms -= netaddr_now_ms() - t0;
   size_t got = 0;
-  bool ok = send(fd, req->s, req->len, MSG_NOSIGNAL) == (ssize_t)req->len;
-  if (!ok) *why = "write failed";
+  bool ok = netaddr_send(fd, req->s, req->len, &left_ms);
+  if (!ok) *why = errno == ETIMEDOUT ? "timeout" : "write failed";
   while (ok && got + 1 < cap && !(got >= 2 && out[got - 1] == '\n' && out[got - 2] == '\n')) {
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    if (poll(&p, 1, timeout * 1000) <= 0) { *why = "timeout"; ok = false; break; }
-    ssize_t r = read(fd, out + got, cap - 1 - got);
+    ssize_t r = netaddr_recv(fd, out + got, cap - 1 - got, &left_ms);
+    if (r < 0 && errno == ETIMEDOUT) { *why = "timeout"; ok = false; break; }
     if (r <= 0) { *why = "connection closed"; ok = false; break; }
     got += (size_t)r;
   }

@@ -25,6 +25,7 @@
  */
 #include "smtpd.h"
 #include "spf.h"
+#include "child.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -142,12 +143,22 @@ int queue_open(struct session *s, struct queue_job *q)
   return 0;
 }
 
+/* the queue program's exit code; one that has not finished QUEUE_TIMEOUT
+ * seconds (default 300) after its input ended is killed, said on the log,
+ * and counts as qmail-queue's own timeout, 52 */
 static int wait_queue(pid_t pid)
 {
-  int st;
-  while (waitpid(pid, &st, 0) < 0)
-    if (errno != EINTR) return -1;
-  if (!WIFEXITED(st)) return -1;
+  const char *t = getenv("QUEUE_TIMEOUT");
+  long long timeout = t && atoll(t) > 0 && atoll(t) <= 86400 ? atoll(t) : 300;
+  int st, r = child_wait(pid, timeout * 1000, &st);
+  if (r == 0) {
+    char line[200];
+    int n = snprintf(line, sizeof line, "mxgate-smtpd: pid %ld warning: queue program (qp %ld) did not finish "
+                     "within %lld s (QUEUE_TIMEOUT); killed\n", (long)getpid(), (long)pid, timeout);
+    if (n > 0 && write(2, line, (size_t)n) < 0) { /* the log is gone */ }
+    return 52;
+  }
+  if (r < 0 || !WIFEXITED(st)) return -1;
   return WEXITSTATUS(st);
 }
 

@@ -7,8 +7,11 @@
  * or an error ("... ERROR", e.g. "INSTREAM size limit exceeded"). Only the
  * first maxbytes bytes are sent (clamd refuses streams longer than its
  * StreamMaxLength; CLAMD_MAXBYTES, default 25 MiB as clamd's default).
- * Every send and receive has the timeout; any failure is a fault, reported
- * by clamd_result() with its reason.
+ * The timeout (CLAMD_TIMEOUT) is for the whole scan, not for each send or
+ * receive: every moment spent waiting on clamd (connecting, each chunk
+ * it is slow to take, its answer) comes off one budget, so a clamd that
+ * reads or answers a byte at a time cannot hold the message longer. Any
+ * failure is a fault, reported by clamd_result() with its reason.
  */
 #include "smtpd.h"
 #include "content.h"
@@ -19,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define CLAMD_CHUNK 65536
@@ -29,6 +31,7 @@
 struct clamd {
   int fd;
   bool failed;
+  long long left_ms;                   /* of the scan's time budget */
   char why[200];
   unsigned long long sent, maxbytes;
   size_t len;                          /* bytes of the chunk after its 4-byte length */
@@ -44,25 +47,9 @@ static void clamd_fail(struct clamd *c, const char *what, int err)
 
 static bool send_all(struct clamd *c, const void *p, size_t n)
 {
-  const char *q = p;
-  while (n) {
-    ssize_t w = send(c->fd, q, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      clamd_fail(c, errno == EAGAIN || errno == EWOULDBLOCK ? "write timeout" : "write failed",
-                 errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno);
-      return false;
-    }
-    q += w; n -= (size_t)w;
-  }
-  return true;
-}
-
-static void set_timeouts(int fd, int seconds)
-{
-  struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (netaddr_send(c->fd, p, n, &c->left_ms)) return true;
+  clamd_fail(c, errno == ETIMEDOUT ? "write timeout" : "write failed", errno == ETIMEDOUT ? 0 : errno);
+  return false;
 }
 
 struct clamd *clamd_open(const char *spec, int timeout, unsigned long long maxbytes)
@@ -70,14 +57,16 @@ struct clamd *clamd_open(const char *spec, int timeout, unsigned long long maxby
   struct clamd *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->maxbytes = maxbytes;
+  c->left_ms = (long long)timeout * 1000;
+  long long t0 = netaddr_now_ms();
   c->fd = netaddr_connect(spec, (timeout < CLAMD_CONNECT_MAX ? timeout : CLAMD_CONNECT_MAX) * 1000);
+  c->left_ms -= netaddr_now_ms() - t0;
   if (c->fd < 0) {
     char what[160];
     snprintf(what, sizeof what, "cannot connect to %s", spec);
     clamd_fail(c, what, errno);
     return c;
   }
-  set_timeouts(c->fd, timeout);
   send_all(c, "zINSTREAM", 10);        /* with its NUL */
   return c;
 }
@@ -113,11 +102,9 @@ static bool read_answer(struct clamd *c, char *buf, size_t cap)
 {
   size_t got = 0;
   while (got + 1 < cap) {
-    ssize_t r = recv(c->fd, buf + got, cap - 1 - got, 0);
-    if (r < 0 && errno == EINTR) continue;
+    ssize_t r = netaddr_recv(c->fd, buf + got, cap - 1 - got, &c->left_ms);
     if (r < 0) {
-      clamd_fail(c, errno == EAGAIN || errno == EWOULDBLOCK ? "read timeout" : "read failed",
-                 errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno);
+      clamd_fail(c, errno == ETIMEDOUT ? "read timeout" : "read failed", errno == ETIMEDOUT ? 0 : errno);
       return false;
     }
     if (r == 0) break;

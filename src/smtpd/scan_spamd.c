@@ -8,7 +8,9 @@
  * with spamc, a message longer than SPAMD_MAXBYTES (default 512000 bytes,
  * 0 no limit) is not sent and passes. Spam gives detail "score/threshold";
  * ham may add X-Spam-Status (with the rule names, folded) and X-Spam-Score.
- * An unreachable, slow (SPAMD_TIMEOUT) or erroring spamd is a fault.
+ * An unreachable, slow or erroring spamd is a fault. SPAMD_TIMEOUT is for
+ * the whole check, connecting, sending and the answer together: a spamd
+ * that reads or answers a byte at a time cannot stretch it.
  */
 #include "smtpd.h"
 #include "content.h"
@@ -20,47 +22,34 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define SPAMD_ANSWER_MAX 65536
 #define SPAMD_SCORE_MAX 24
 
-static bool send_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w; n -= (size_t)w;
-  }
-  return true;
-}
-
-static bool send_message(int fd, int spoolfd, off_t size, const struct spamd_opts *o)
+static bool send_message(int fd, int spoolfd, off_t size, const struct spamd_opts *o, long long *left_ms)
 {
   char buf[65536];
   int n = snprintf(buf, sizeof buf, "SYMBOLS SPAMC/1.5\r\nContent-length: %lld\r\n", (long long)size);
   if (o->user && strlen(o->user) < 256 && !strpbrk(o->user, "\r\n"))
     n += snprintf(buf + n, sizeof buf - (size_t)n, "User: %s\r\n", o->user);
   n += snprintf(buf + n, sizeof buf - (size_t)n, "\r\n");
-  if (!send_all(fd, buf, (size_t)n)) return false;
+  if (!netaddr_send(fd, buf, (size_t)n, left_ms)) return false;
   for (off_t off = 0; off < size;) {
     ssize_t r = pread(spoolfd, buf, sizeof buf, off);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0 || !send_all(fd, buf, (size_t)r)) return false;
+    if (r <= 0 || !netaddr_send(fd, buf, (size_t)r, left_ms)) return false;
     off += r;
   }
   shutdown(fd, SHUT_WR);
   return true;
 }
 
-static ssize_t read_answer(int fd, char *buf, size_t cap)
+static ssize_t read_answer(int fd, char *buf, size_t cap, long long *left_ms)
 {
   size_t got = 0;
   while (got + 1 < cap) {
-    ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
-    if (r < 0 && errno == EINTR) continue;
+    ssize_t r = netaddr_recv(fd, buf + got, cap - 1 - got, left_ms);
     if (r < 0) return -1;
     if (r == 0) break;
     got += (size_t)r;
@@ -137,17 +126,18 @@ int spamd_check(const struct spamd_opts *o, int spoolfd, char *detail, size_t ca
   struct stat st;
   if (fstat(spoolfd, &st) < 0) { snprintf(detail, cap, "spamd: spool: %s", strerror(errno)); return -1; }
   if (o->maxbytes && (unsigned long long)st.st_size > o->maxbytes) return 0;
+  long long left_ms = (long long)o->timeout * 1000, t0 = netaddr_now_ms();
   int fd = netaddr_connect(o->spec, o->timeout * 1000);
   if (fd < 0) { snprintf(detail, cap, "spamd: cannot connect to %s: %s", o->spec, strerror(errno)); return -1; }
-  struct timeval tv = { .tv_sec = o->timeout, .tv_usec = 0 };
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  left_ms -= netaddr_now_ms() - t0;
   char *a = malloc(SPAMD_ANSWER_MAX);
   int result = -1;
   if (!a) snprintf(detail, cap, "spamd: out of memory");
-  else if (!send_message(fd, spoolfd, st.st_size, o)) snprintf(detail, cap, "spamd: write failed: %s", strerror(errno));
-  else if (read_answer(fd, a, SPAMD_ANSWER_MAX) < 0)
-    snprintf(detail, cap, "spamd: %s", errno == EAGAIN || errno == EWOULDBLOCK ? "read timeout" : strerror(errno));
+  else if (!send_message(fd, spoolfd, st.st_size, o, &left_ms))
+    snprintf(detail, cap, "spamd: %s%s", errno == ETIMEDOUT ? "write timeout" : "write failed: ",
+             errno == ETIMEDOUT ? "" : strerror(errno));
+  else if (read_answer(fd, a, SPAMD_ANSWER_MAX, &left_ms) < 0)
+    snprintf(detail, cap, "spamd: %s", errno == ETIMEDOUT ? "read timeout" : strerror(errno));
   else {
     char score[SPAMD_SCORE_MAX], threshold[SPAMD_SCORE_MAX];
     const char *sp = strchr(a, ' ');
