@@ -44,7 +44,7 @@ def connect_result(port):
     s.settimeout(3)
     try:
         s.connect(("127.0.0.1", port))
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):   # reset: queued as the socket closed
         return "refused"
     try:
         data = s.recv(512)
