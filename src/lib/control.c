@@ -79,9 +79,13 @@ int control_readulong(unsigned long *n, const char *name)
   int r = control_readline(&line, name, NULL);
   if (r == 1) {
     char *end;
+    /* digits only: strtoul alone takes a sign or leading blanks, and
+     * stops at a NUL byte, reading "1\0junk" as 1 */
+    bool digits = line.len > 0;
+    for (size_t i = 0; i < line.len; i++) digits = digits && line.s[i] >= '0' && line.s[i] <= '9';
     errno = 0;
-    unsigned long v = strtoul(str_cstr(&line), &end, 10);
-    if (line.len == 0 || *end || errno) { str_free(&line); errno = EINVAL; return -1; }
+    unsigned long v = digits ? strtoul(str_cstr(&line), &end, 10) : 0;
+    if (!digits || *end || errno) { str_free(&line); errno = EINVAL; return -1; }
     *n = v;
   }
   str_free(&line);

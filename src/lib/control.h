@@ -18,7 +18,8 @@ bool control_path(char *out, size_t cap, const char *rel);
 /* first line of control/NAME (trimmed) into out; def when missing (may be NULL) */
 int control_readline(str *out, const char *name, const char *def);
 /* control/NAME as an unsigned number; *n untouched when missing;
- * -1 with errno EINVAL when the file holds something that is not a number */
+ * -1 with errno EINVAL when the first line is anything but decimal digits
+ * (trailing blanks aside): no sign, no leading blank, no NUL byte */
 int control_readulong(unsigned long *n, const char *name);
 /* every meaningful line of control/NAME, each ended by a NUL byte */
 int control_readlist(str *out, const char *name);
