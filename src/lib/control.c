@@ -68,6 +68,7 @@ int control_readline(str *out, const char *name, const char *def)
   }
   const char *nl = memchr(file.s, '\n', file.len);
   size_t n = trim(file.s, nl ? (size_t)(nl - file.s) : file.len);
+  if (memchr(file.s, 0, n)) { str_free(&file); errno = EINVAL; return -1; }   /* would cut the value */
   bool ok = str_copyb(out, file.s, n);
   str_free(&file);
   return ok ? 1 : -1;
@@ -108,6 +109,8 @@ int control_readlist(str *out, const char *name)
     i += len + (nl ? 1 : 0);
     len = trim(s, len);
     if (len == 0 || s[0] == '#') continue;
+    /* a NUL byte would split the line into entries, some of them empty */
+    if (memchr(s, 0, len)) { str_free(&file); errno = EINVAL; return -1; }
     if (!str_catb(out, s, len) || !str_catc(out, 0)) { str_free(&file); errno = ENOMEM; return -1; }
   }
   str_free(&file);

@@ -4,6 +4,8 @@
  * tabs ignored, '#' comments and empty lines skipped in list files. A
  * missing file is not an error (its default applies); an unreadable one is.
  * Return values: 1 read, 0 missing (default used), -1 error (errno set).
+ * A line read as a value or a list entry that holds a NUL byte makes the
+ * file unreadable (EINVAL): it would cut the value or split the entry.
  */
 #ifndef MXGATE_CONTROL_H
 #define MXGATE_CONTROL_H

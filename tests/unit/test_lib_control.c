@@ -1,7 +1,8 @@
 /* test_lib_control.c -- reading control files (src/lib/control.c) in a
  * private home: a number is the first line's digits and nothing else (a
  * NUL byte, a sign or a leading blank make it no number: the fuzz harness
- * fuzz_cdb_control found "1\0junk" read as 1), lines and lists trimmed. */
+ * fuzz_cdb_control found "1\0junk" read as 1), lines and lists trimmed,
+ * a NUL byte in a value or an entry refused (it split entries). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -91,11 +92,31 @@ static void test_lines_and_lists(void **state)
   str_free(&list);
 }
 
+/* a NUL byte in a value or a list entry: the file is refused, not cut
+ * ("evil.test\0" would have been an entry and an empty one after it) */
+static void test_nul_bytes_refused(void **state)
+{
+  str line = STR_INIT(1024), list = STR_INIT(1024);
+  (void)state;
+  put("one\0two\n", 8);
+  assert_int_equal(control_readline(&line, "num", NULL), -1);
+  assert_int_equal(errno, EINVAL);
+  assert_int_equal(control_readlist(&list, "num"), -1);
+  assert_int_equal(errno, EINVAL);
+  put("good.test\n# a comment \0 may hold one\n", 37);
+  assert_int_equal(control_readlist(&list, "num"), 1);
+  assert_string_equal(control_next(&list, NULL), "good.test");
+  assert_null(control_next(&list, control_next(&list, NULL)));
+  str_free(&line);
+  str_free(&list);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_numbers),
     cmocka_unit_test(test_lines_and_lists),
+    cmocka_unit_test(test_nul_bytes_refused),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
