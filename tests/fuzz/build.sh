@@ -45,7 +45,7 @@ objects() {
 # the harnesses whose code calls no uninstrumented library (OpenSSL,
 # c-ares, ...) also run under MemorySanitizer, as <name>-msan: a read of
 # memory never written (a parser leaves a line's unused fields unset)
-msan="fuzz_lib_log fuzz_sessions_parse fuzz_lib_dns fuzz_lib_spf"
+msan="fuzz_lib_log fuzz_sessions_parse fuzz_lib_dns fuzz_lib_spf fuzz_popup_commands fuzz_queue_envelope"
 for src in tests/fuzz/fuzz_${FUZZ_ONLY:-}*.c; do
   base=$(basename "$src" .c)
   dir=$(echo "$base" | cut -d_ -f2)

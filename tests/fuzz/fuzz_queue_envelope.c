@@ -9,7 +9,8 @@
  *   1  control/locals and control/maildirs (split at the first NUL byte)
  *      and, after a second NUL, addresses one a line: localmap_load
  *      accepts the files or refuses them as a whole, and the lookups of
- *      the addresses and localmap_each_maildir stay in bounds
+ *      the addresses and localmap_each_maildir stay in bounds (the
+ *      latter only for templates whose directory is not the machine's)
  * The scratch $MXGATE_HOME is in memory (/dev/shm) when there is one;
  * localmap_load's complaints go to /dev/null, sanitizer reports to the
  * real stderr. */
@@ -106,6 +107,22 @@ static void envelope(const uint8_t *data, size_t size)
 
 static void each(const char *maildir) { assert(maildir[0] == '/'); }
 
+/* a template outside the scratch home that names a directory would
+ * have the harness list the machine's directories (/tmp, /proc) on every
+ * run: such maps are not listed */
+static bool listable(const struct localmap *m)
+{
+  char dir[4096];
+  for (const char *l = NULL; (l = control_next(&m->maildirs, l)); ) {
+    const char *tpl = strchr(l, ':') + 1, *u = strstr(tpl, "%u");
+    if (!u || strncmp(tpl, home, strlen(home)) == 0) continue;
+    if ((size_t)snprintf(dir, sizeof dir, "%.*s", (int)(u - tpl), tpl) >= sizeof dir) continue;
+    struct stat st;
+    if (stat(dir[0] ? dir : "/", &st) == 0) return false;
+  }
+  return true;
+}
+
 static void config(const uint8_t *data, size_t size)
 {
   const uint8_t *z1 = memchr(data, 0, size);
@@ -131,7 +148,7 @@ static void config(const uint8_t *data, size_t size)
       lookup(&m, a);
     }
     free(addrs);
-    localmap_each_maildir(&m, each);
+    if (listable(&m)) localmap_each_maildir(&m, each);
   }
   localmap_free(&m);
 }
