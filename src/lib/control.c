@@ -77,6 +77,7 @@ int control_readline(str *out, const char *name, const char *def)
   }
   const char *nl = memchr(file.s, '\n', file.len);
   size_t n = trim(file.s, nl ? (size_t)(nl - file.s) : file.len);
+  if (memchr(file.s, 0, n)) { str_free(&file); errno = EINVAL; return -1; }   /* would cut the value */
   bool ok = str_copyb(out, file.s, n);
   str_free(&file);
   return ok ? 1 : -1;
@@ -88,9 +89,13 @@ int control_readulong(unsigned long *n, const char *name)
   int r = control_readline(&line, name, NULL);
   if (r == 1) {
     char *end;
+    /* digits only: strtoul alone takes a sign or leading blanks, and
+     * stops at a NUL byte, reading "1\0junk" as 1 */
+    bool digits = line.len > 0;
+    for (size_t i = 0; i < line.len; i++) digits = digits && line.s[i] >= '0' && line.s[i] <= '9';
     errno = 0;
-    unsigned long v = strtoul(str_cstr(&line), &end, 10);
-    if (line.len == 0 || *end || errno) { str_free(&line); errno = EINVAL; return -1; }
+    unsigned long v = digits ? strtoul(str_cstr(&line), &end, 10) : 0;
+    if (!digits || *end || errno) { str_free(&line); errno = EINVAL; return -1; }
     *n = v;
   }
   str_free(&line);
@@ -113,6 +118,8 @@ int control_readlist(str *out, const char *name)
     i += len + (nl ? 1 : 0);
     len = trim(s, len);
     if (len == 0 || s[0] == '#') continue;
+    /* a NUL byte would split the line into entries, some of them empty */
+    if (memchr(s, 0, len)) { str_free(&file); errno = EINVAL; return -1; }
     if (!str_catb(out, s, len) || !str_catc(out, 0)) { str_free(&file); errno = ENOMEM; return -1; }
   }
   str_free(&file);

@@ -4,6 +4,8 @@
  * tabs ignored, '#' comments and empty lines skipped in list files. A
  * missing file is not an error (its default applies); an unreadable one is.
  * Return values: 1 read, 0 missing (default used), -1 error (errno set).
+ * A line read as a value or a list entry that holds a NUL byte makes the
+ * file unreadable (EINVAL): it would cut the value or split the entry.
  */
 #ifndef MXGATE_CONTROL_H
 #define MXGATE_CONTROL_H
@@ -18,7 +20,8 @@ bool control_path(char *out, size_t cap, const char *rel);
 /* first line of control/NAME (trimmed) into out; def when missing (may be NULL) */
 int control_readline(str *out, const char *name, const char *def);
 /* control/NAME as an unsigned number; *n untouched when missing;
- * -1 with errno EINVAL when the file holds something that is not a number */
+ * -1 with errno EINVAL when the first line is anything but decimal digits
+ * (trailing blanks aside): no sign, no leading blank, no NUL byte */
 int control_readulong(unsigned long *n, const char *name);
 /* every meaningful line of control/NAME, each ended by a NUL byte */
 int control_readlist(str *out, const char *name);

@@ -36,4 +36,13 @@ enum dns_status dns_answer_walk(const unsigned char *msg, int len,
 bool dns_read_name(const unsigned char *msg, int len, int off,
                    char *out, size_t cap);
 
+/* what one answer to a query for name holds, as dns_ip (appending to
+ * out), dns_mx, dns_txt and dns_ptr take it apart after their query (the
+ * fuzz harness and the unit tests call them on bytes of their own) */
+enum dns_status dns_ip_answer(const unsigned char *msg, int len, const char *name, int family,
+                              struct dns_ips *out);
+enum dns_status dns_mx_answer(const unsigned char *msg, int len, const char *name, struct dns_mxs *out);
+enum dns_status dns_txt_answer(const unsigned char *msg, int len, const char *name, struct dns_txts *out);
+enum dns_status dns_ptr_answer(const unsigned char *msg, int len, const char *name, struct dns_names *out);
+
 #endif

@@ -8,15 +8,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* one query and the walk over its answer */
+/* one query and what its answer holds, taken apart by parse */
 static enum dns_status lookup(struct dns *d, const char *name, int type,
-                              dns_rr_fn fn, void *ctx)
+                              enum dns_status (*parse)(const unsigned char *, int, const char *, void *),
+                              void *out)
 {
   unsigned char *buf;
   int len;
   enum dns_status s = dns_query(d, name, type, &buf, &len);
   if (s != DNS_FOUND) return s;
-  s = dns_answer_walk(buf, len, name, type, fn, ctx);
+  s = parse(buf, len, name, out);
   free(buf);
   return s;
 }
@@ -37,13 +38,30 @@ static bool take_ip(void *arg, const struct dns_rr *rr)
   return true;
 }
 
-static enum dns_status ip_append(struct dns *d, const char *name, int family, struct dns_ips *out)
+enum dns_status dns_ip_answer(const unsigned char *msg, int len, const char *name, int family,
+                              struct dns_ips *out)
 {
   struct ip_ctx c = { out, family };
   unsigned before = out->n;
-  enum dns_status s = lookup(d, name, family == AF_INET ? DNS_T_A : DNS_T_AAAA, take_ip, &c);
+  enum dns_status s = dns_answer_walk(msg, len, name, family == AF_INET ? DNS_T_A : DNS_T_AAAA, take_ip, &c);
   if (s == DNS_FOUND && out->n == before && !out->dropped) s = DNS_NODATA;
   return s;
+}
+
+static enum dns_status parse_a(const unsigned char *msg, int len, const char *name, void *out)
+{
+  return dns_ip_answer(msg, len, name, AF_INET, out);
+}
+
+static enum dns_status parse_aaaa(const unsigned char *msg, int len, const char *name, void *out)
+{
+  return dns_ip_answer(msg, len, name, AF_INET6, out);
+}
+
+static enum dns_status ip_append(struct dns *d, const char *name, int family, struct dns_ips *out)
+{
+  return family == AF_INET ? lookup(d, name, DNS_T_A, parse_a, out)
+                           : lookup(d, name, DNS_T_AAAA, parse_aaaa, out);
 }
 
 enum dns_status dns_ip(struct dns *d, const char *name, int family, struct dns_ips *out)
@@ -102,15 +120,24 @@ static void sort_mx(struct dns_mxs *m)
   }
 }
 
-enum dns_status dns_mx(struct dns *d, const char *name, struct dns_mxs *out)
+enum dns_status dns_mx_answer(const unsigned char *msg, int len, const char *name, struct dns_mxs *out)
 {
-  enum dns_status s;
-  out->n = out->dropped = 0;
-  out->implicit = false;
-  s = lookup(d, name, DNS_T_MX, take_mx, out);
+  enum dns_status s = dns_answer_walk(msg, len, name, DNS_T_MX, take_mx, out);
   if (s == DNS_FOUND && out->n == 0) s = out->dropped ? DNS_PERM : DNS_NODATA;
   sort_mx(out);
   return s;
+}
+
+static enum dns_status parse_mx(const unsigned char *msg, int len, const char *name, void *out)
+{
+  return dns_mx_answer(msg, len, name, out);
+}
+
+enum dns_status dns_mx(struct dns *d, const char *name, struct dns_mxs *out)
+{
+  out->n = out->dropped = 0;
+  out->implicit = false;
+  return lookup(d, name, DNS_T_MX, parse_mx, out);
 }
 
 enum dns_status dns_mx_implicit(struct dns *d, const char *name, struct dns_mxs *out)
@@ -161,10 +188,20 @@ static bool take_txt(void *arg, const struct dns_rr *rr)
   return true;
 }
 
+enum dns_status dns_txt_answer(const unsigned char *msg, int len, const char *name, struct dns_txts *out)
+{
+  return dns_answer_walk(msg, len, name, DNS_T_TXT, take_txt, out);
+}
+
+static enum dns_status parse_txt(const unsigned char *msg, int len, const char *name, void *out)
+{
+  return dns_txt_answer(msg, len, name, out);
+}
+
 enum dns_status dns_txt(struct dns *d, const char *name, struct dns_txts *out)
 {
   out->n = out->dropped = 0;
-  return lookup(d, name, DNS_T_TXT, take_txt, out);
+  return lookup(d, name, DNS_T_TXT, parse_txt, out);
 }
 
 void dns_txts_free(struct dns_txts *t)
@@ -184,13 +221,22 @@ static bool take_ptr(void *arg, const struct dns_rr *rr)
   return true;
 }
 
+enum dns_status dns_ptr_answer(const unsigned char *msg, int len, const char *name, struct dns_names *out)
+{
+  enum dns_status s = dns_answer_walk(msg, len, name, DNS_T_PTR, take_ptr, out);
+  if (s == DNS_FOUND && out->n == 0) s = DNS_PERM;
+  return s;
+}
+
+static enum dns_status parse_ptr(const unsigned char *msg, int len, const char *name, void *out)
+{
+  return dns_ptr_answer(msg, len, name, out);
+}
+
 enum dns_status dns_ptr(struct dns *d, const struct dns_ip *ip, struct dns_names *out)
 {
   char rev[80];
-  enum dns_status s;
   out->n = out->dropped = 0;
   dns_reverse_name(ip, rev, sizeof rev);
-  s = lookup(d, rev, DNS_T_PTR, take_ptr, out);
-  if (s == DNS_FOUND && out->n == 0) s = DNS_PERM;
-  return s;
+  return lookup(d, rev, DNS_T_PTR, parse_ptr, out);
 }

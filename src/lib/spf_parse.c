@@ -121,7 +121,8 @@ static bool ip4_strict(const char *s, size_t len, struct dns_ip *ip)
       digits = v = 0;
       continue;
     }
-    if (!isdigit((unsigned char)s[i]) || (digits == 1 && v == 0)) return false;
+    /* a qnum has at most 3 digits: more could overflow v ("ip4:99999999999") */
+    if (!isdigit((unsigned char)s[i]) || (digits == 1 && v == 0) || digits == 3) return false;
     v = v * 10 + (s[i] - '0');
     digits++;
   }

@@ -186,7 +186,7 @@ bool users_format_line(const struct user_entry *u, str *out)
 {
   return (!u->disabled || str_catc(out, '!')) &&
          str_cats(out, u->name) && str_catc(out, ':') &&
-         str_cats(out, u->hash) && str_catc(out, ':') &&
+         cat_escaped(out, u->hash) && str_catc(out, ':') &&
          cat_escaped(out, u->secret) && str_catc(out, ':') &&
          cat_id(out, u->has_ids, (unsigned long)u->uid) &&
          cat_id(out, u->has_ids, (unsigned long)u->gid) &&

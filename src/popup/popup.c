@@ -196,5 +196,7 @@ int popup_main(int argc, char **argv)
     if (p.out.failed) break;
   }
   io_flush(&p.out);
+  str_free(&line);
+  str_free(&p.user);
   return 0;
 }

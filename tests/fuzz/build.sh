@@ -13,22 +13,46 @@
 # To archive what the explorations found (after make fuzz), for each harness H:
 #   mkdir /tmp/m; build/fuzz/H -merge=1 -max_len=4096 /tmp/m <old inputs> build/fuzz/corpus-H*
 #   and tar the files of /tmp/m into tests/fuzz/corpus/H.tar.gz
+#
+# A harness that must stand in for one file of its directory (say the
+# process a login starts) names it in a line "fuzz-without: src/DIR/FILE.c".
+# Each source is compiled once per sanitizer into build/fuzz/obj-*/ and
+# every harness links those objects (the build is most of make check's
+# fuzz time).
 set -e
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 secs=${FUZZ_SECONDS:-60}
 out="$top/build/fuzz"      # absolute: some targets chdir
 mkdir -p "$out"
+rm -rf "$out/obj-asan" "$out/obj-msan"; mkdir -p "$out/obj-asan" "$out/obj-msan"
 pass=0 fail=0
+cflags="-g -O1 -std=c11 -D_GNU_SOURCE"
+# objects of the sources named, for sanitizer $1 (asan or msan) with the
+# include path of directory $2, compiled on first use; their paths printed
+objects() {
+  fl=$1 inc=$2; shift 2
+  case $fl in
+    msan) san="-fsanitize=fuzzer-no-link,memory -fsanitize-memory-track-origins" ;;
+    *)    san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" ;;
+  esac
+  for c in "$@"; do
+    o="$out/obj-$fl/$(echo "$c" | tr / _ | sed 's/\.c$/.o/')"
+    [ -f "$o" ] || clang $cflags $san -Isrc/lib -Isrc/"$inc" -c "$c" -o "$o" >&2 || return 1
+    echo "$o"
+  done
+}
 # the harnesses whose code calls no uninstrumented library (OpenSSL,
 # c-ares, ...) also run under MemorySanitizer, as <name>-msan: a read of
 # memory never written (a parser leaves a line's unused fields unset)
-msan="fuzz_lib_log fuzz_sessions_parse"
+msan="fuzz_lib_log fuzz_sessions_parse fuzz_lib_dns fuzz_lib_spf fuzz_popup_commands fuzz_queue_envelope"
 for src in tests/fuzz/fuzz_${FUZZ_ONLY:-}*.c; do
   base=$(basename "$src" .c)
   dir=$(echo "$base" | cut -d_ -f2)
   extra=""
-  [ "$dir" != lib ] && [ -d "src/$dir" ] && extra=$(ls src/$dir/*.c | grep -v '/main\.c$' || true)
+  without=$(sed -n 's/.*fuzz-without: \([^ ]*\).*/\1/p' "$src")
+  [ "$dir" != lib ] && [ -d "src/$dir" ] && extra=$(ls src/$dir/*.c | grep -v '/main\.c$' |
+    grep -vxF "${without:-/none}" || true)
   inputs=""                                     # absolute paths, as the corpus: some targets chdir
   [ -d "tests/fuzz/seeds/$base" ] && inputs="$top/tests/fuzz/seeds/$base"
   if [ -f "tests/fuzz/corpus/$base.tar.gz" ]; then
@@ -38,11 +62,11 @@ for src in tests/fuzz/fuzz_${FUZZ_ONLY:-}*.c; do
   fi
   for name in "$base" $(echo " $msan " | grep -q " $base " && echo "$base-msan"); do
     case $name in
-      *-msan) san="-fsanitize=fuzzer,memory -fsanitize-memory-track-origins" ;;
-      *)      san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined" ;;
+      *-msan) fl=msan san="-fsanitize=fuzzer,memory -fsanitize-memory-track-origins" ;;
+      *)      fl=asan san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined" ;;
     esac
-    clang -g -O1 -std=c11 -D_GNU_SOURCE $san \
-      -Isrc/lib -Isrc/"$dir" -o "$out/$name" "$src" src/lib/*.c $extra \
+    objs="$(objects $fl lib src/lib/*.c) $(objects $fl "$dir" $extra)"
+    clang $cflags $san -Isrc/lib -Isrc/"$dir" -o "$out/$name" "$src" $objs \
       -lopendkim -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
     if [ -n "${FUZZ_RUNS:-}" ]; then              # the fixed run
       corpus="$out/run-$name"; rm -rf "$corpus"; mkdir -p "$corpus"

@@ -199,6 +199,49 @@ static void test_name_with_nul_or_dot_is_refused(void **state)
   assert_string_equal(out, "abc.test");
 }
 
+/* the record types as dns_mx and dns_txt take their answers apart */
+static void rr_mx(struct msg *m, const char *owner, unsigned pref, const char *host)
+{
+  struct msg t = { .len = 0 };
+  put16(&t, pref);
+  put_name(&t, host);
+  rr_head(m, owner, DNS_T_MX, (unsigned)t.len);
+  memcpy(m->b + m->len, t.b, (size_t)t.len);
+  m->len += t.len;
+}
+
+static void test_mx_and_txt_answers(void **state)
+{
+  struct msg m;
+  struct dns_mxs mx = { 0 };
+  struct dns_txts txt = { 0 };
+  (void)state;
+  start(&m, "a.test", DNS_T_MX, 3);
+  rr_mx(&m, "a.test", 20, "mx2.a.test");
+  rr_mx(&m, "a.test", 10, "mx1.a.test");
+  rr_mx(&m, "a.test", 20, "mx3.a.test");
+  assert_int_equal(dns_mx_answer(m.b, m.len, "a.test", &mx), DNS_FOUND);
+  assert_int_equal(mx.n, 3);
+  assert_string_equal(mx.mx[0].name, "mx1.a.test");
+  assert_string_equal(mx.mx[1].name, "mx2.a.test");      /* stable within one preference */
+  assert_string_equal(mx.mx[2].name, "mx3.a.test");
+  mx.n = mx.dropped = 0;
+  start(&m, "a.test", DNS_T_MX, 1);
+  rr_mx(&m, "a.test", 0, "");
+  assert_int_equal(dns_mx_answer(m.b, m.len, "a.test", &mx), DNS_FOUND);
+  assert_true(dns_mx_is_null(&mx));
+  start(&m, "a.test", DNS_T_TXT, 2);
+  rr_head(&m, "a.test", DNS_T_TXT, 9);
+  memcpy(m.b + m.len, "\3v=s\4pf1 ", 9); m.len += 9;
+  rr_head(&m, "a.test", DNS_T_TXT, 3);
+  memcpy(m.b + m.len, "\5ab", 3); m.len += 3;             /* a string longer than its record */
+  assert_int_equal(dns_txt_answer(m.b, m.len, "a.test", &txt), DNS_FOUND);
+  assert_int_equal(txt.n, 1);
+  assert_int_equal(txt.dropped, 1);
+  assert_string_equal(txt.txt[0], "v=spf1 ");
+  dns_txts_free(&txt);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -210,6 +253,7 @@ int main(void)
     cmocka_unit_test(test_chain_without_records_is_nodata),
     cmocka_unit_test(test_malformed_messages),
     cmocka_unit_test(test_name_with_nul_or_dot_is_refused),
+    cmocka_unit_test(test_mx_and_txt_answers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
