@@ -81,6 +81,11 @@ void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot
 void commit_main(const struct listen_config *c);
 
 /* park.c: the listener's lot of idle connections */
+/* a connection's addresses as tcpserver's lines give them (worker.c) */
+struct conn_text { char rip[64], rport[8], lip[64], lport[8], where[200]; };
+void logline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_unserved(int fd, long pid);
+
 struct parking;
 struct parking *parking_open(int max);
 int parking_tx(const struct parking *p);

@@ -3,18 +3,20 @@
  *
  * A worker greets the client it accepted itself and waits for its first
  * command a moment (PARK_GRACE_MS; only PARK_RUSH_MS when every other
- * worker is busy and more clients wait). If nothing came, it hands the connection to the
- * listener (SCM_RIGHTS over a datagram socket), says "end" in the log
- * and is free again. The listener watches the parked connections with
- * epoll and MSG_PEEK: only once a whole first line has arrived (or 1000
- * bytes, or the client closed) does it hand the connection to an idle
- * worker, over that worker's own socket, and that worker serves the
- * session from there on as a new one in the log (its greeting already
- * sent). A client that connects and says nothing, or dribbles its first
- * command, therefore holds no worker. A parked connection silent for
- * timeoutsmtpd since its greeting is closed with the session's own "451
- * 4.4.2 Timeout"; when the lot is full the one closest to that goes with
- * a 421; when the listener stops, all get a 421.
+ * worker is busy and more clients wait). If nothing came, it hands the
+ * connection to the listener (SCM_RIGHTS over a datagram socket) and is
+ * free again, having logged nothing of it. The listener watches the
+ * parked connections with epoll and MSG_PEEK: only once a whole first
+ * line has arrived (or 1000 bytes, or the client closed) does it hand the
+ * connection to an idle worker, over that worker's own socket, and that
+ * worker serves the session and logs it, from its "pid ... from" line on
+ * (its greeting already sent). A parked connection closed here unserved
+ * is logged here as a session of the listener's pid (log_unserved). A
+ * client that connects and says nothing, or dribbles its first command,
+ * therefore holds no worker. A parked connection silent for timeoutsmtpd
+ * since its greeting is closed with the session's own "451 4.4.2
+ * Timeout"; when the lot is full the one closest to that goes with a 421;
+ * when the listener stops, all get a 421.
  */
 #include "listen.h"
 #include <arpa/inet.h>
@@ -102,9 +104,12 @@ void parking_close_in_child(const struct parking *p)
   close(p->ep);
 }
 
+/* closes a parked connection: no worker served it, so it is logged here
+ * as a session of the listener's own pid (log_unserved) */
 static void leave(struct parking *p, int i, const char *msg)
 {
   struct parked *k = &p->lot[i];
+  log_unserved(k->fd, (long)getpid());
   if (msg && write(k->fd, msg, strlen(msg)) < 0) { /* the client is gone */ }
   close(k->fd);                                 /* also out of the epoll set */
   k->fd = -1;
@@ -191,6 +196,7 @@ void parking_close_all(struct parking *p, const char *msg)
   int fd;
   struct park_note note;
   while ((fd = fd_recv(p->rx, &note)) >= 0) {       /* parked meanwhile, or given back by a worker leaving */
+    log_unserved(fd, (long)getpid());
     if (write(fd, msg, strlen(msg)) < 0) { /* the client is gone */ }
     close(fd);
   }

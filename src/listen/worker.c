@@ -64,8 +64,7 @@ static int queue_child(int argc, char **argv)
 }
 
 /* one tcpserver-style line, one write(2) */
-static void logline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logline(const char *fmt, ...)
+void logline(const char *fmt, ...)
 {
   char buf[512];
   va_list ap;
@@ -101,6 +100,30 @@ static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t cap, c
   inet_ntop(ss->ss_family, a, ip, (socklen_t)cap);
   if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip, '.')) memmove(ip, ip + 7, strlen(ip + 7) + 1);
   snprintf(port, pcap, "%d", p);
+}
+
+/* the client's address and tcpserver's "0:LOCALIP:LOCALPORT :REMOTEIP::REMOTEPORT" of fd */
+static void connection_text(int fd, struct conn_text *t)
+{
+  struct sockaddr_storage peer, local;
+  socklen_t plen = sizeof peer, llen = sizeof local;
+  snprintf(t->rip, sizeof t->rip, "unknown"); snprintf(t->rport, sizeof t->rport, "0");
+  snprintf(t->lip, sizeof t->lip, "unknown"); snprintf(t->lport, sizeof t->lport, "0");
+  if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) addr_text(&peer, t->rip, sizeof t->rip, t->rport, sizeof t->rport);
+  if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) addr_text(&local, t->lip, sizeof t->lip, t->lport, sizeof t->lport);
+  snprintf(t->where, sizeof t->where, "0:%s:%s :%s::%s", t->lip, t->lport, t->rip, t->rport);
+}
+
+/* a parked connection the listener closes without a worker's session
+ * (park.c): its own pid and tcpserver's three lines, so that every
+ * connection is one session in the log */
+void log_unserved(int fd, long pid)
+{
+  struct conn_text t;
+  connection_text(fd, &t);
+  logline("tcpserver: pid %ld from %s\n", pid, t.rip);
+  logline("tcpserver: ok %ld %s\n", pid, t.where);
+  logline("tcpserver: end %ld status 0\n", pid);
 }
 
 /* the session's environment: start-up environment + UCSPI + listener + rules */
@@ -205,21 +228,24 @@ static bool greet_and_park(const struct listen_config *c, struct slot *me, const
   return fd_send(c->park_fd, 0, &note) == 0;
 }
 
+/* tcpserver's "pid ... from" and "ok" lines of a session this worker serves */
+static void session_opened(long pid, const struct conn_text *t)
+{
+  logline("tcpserver: pid %ld from %s\n", pid, t->rip);
+  logline("tcpserver: ok %ld %s\n", pid, t->where);
+}
+
 static void serve(const struct listen_config *c, struct pool_shared *sh, int slot, const struct listener *l,
                   int fd, const struct smtpd_config *cfg, bool cfg_ok, char **base, bool resumed)
 {
-  struct sockaddr_storage peer, local;
-  socklen_t plen = sizeof peer, llen = sizeof local;
-  char rip[64] = "unknown", rport[8] = "0", lip[64] = "unknown", lport[8] = "0", where[200];
+  struct conn_text t;
+  const char *rip = t.rip, *where = t.where;
   long pid = (long)getpid();
-  if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) addr_text(&peer, rip, sizeof rip, rport, sizeof rport);
-  if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) addr_text(&local, lip, sizeof lip, lport, sizeof lport);
+  connection_text(fd, &t);
   snprintf(sh->slots[slot].ip, sizeof sh->slots[slot].ip, "%s", rip);
   sh->slots[slot].busy_since = monotonic_ms();
   sh->slots[slot].busy = 1;
   status_line(sh, c);
-  logline("tcpserver: pid %ld from %s\n", pid, rip);
-  snprintf(where, sizeof where, "0:%s:%s :%s::%s", lip, lport, rip, rport);
   char *rules[LISTEN_ENV_MAX * 4];
   int nrules = 0;
   errno = 0;
@@ -229,6 +255,7 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
             errno == 0 ? "not a cdb" : strerror(errno));
   bool crowded = c->per_ip && clients_from(sh, c, rip) > c->per_ip;
   if (allow <= 0 || crowded) {
+    logline("tcpserver: pid %ld from %s\n", pid, rip);
     if (crowded) {
       const char *msg = "421 4.7.0 Too many connections from your address; try again later\r\n";
       if (write(fd, msg, strlen(msg)) < 0) { /* client already gone */ }
@@ -237,14 +264,13 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
     close(fd);
     logline("tcpserver: end %ld status 25600\n", pid);
   } else {
-    logline("tcpserver: ok %ld %s\n", pid, where);
-    session_env(base, l, lip, lport, rip, rport, rules, nrules);
+    session_env(base, l, t.lip, t.lport, rip, t.rport, rules, nrules);
     dup2(fd, 0); dup2(fd, 1);
     close(fd);
+    bool parked = false;                      /* handed to the listener's lot: no session here */
     if (cfg_ok) {
       struct session s;
       struct greeted g = { false, false };
-      bool parked = false;
       session_init(&s, cfg, 0, 1, 2);
       s.checkprogram = c->checkprogram;
       int grace = resumed ? -1 : park_grace_ms(sh, c, slot);
@@ -253,9 +279,13 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
         s.out.write = skip_greeting;
         s.out.ctx = &g;
       }
-      if (!parked) session_run(&s);
+      if (!parked) {                          /* the session is this worker's: its lines begin now */
+        session_opened(pid, &t);
+        session_run(&s);
+      }
       session_free(&s);
     } else {
+      session_opened(pid, &t);
       const char *msg = "421 4.3.5 Server configuration error; try again later\r\n";
       if (write(1, msg, strlen(msg)) < 0) { /* client already gone */ }
     }
@@ -263,7 +293,7 @@ static void serve(const struct listen_config *c, struct pool_shared *sh, int slo
     if (null < 0) shutdown(0, SHUT_RDWR);       /* none: the socket stays till the next session, the client goes now */
     dup2(null, 0); dup2(null, 1);
     if (null > 1) close(null);
-    logline("tcpserver: end %ld status 0\n", pid);
+    if (!parked) logline("tcpserver: end %ld status 0\n", pid);
   }
   clearenv();                                 /* no pointer into the rules stays in environ */
   for (char **e = base; *e; e++) putenv(*e);

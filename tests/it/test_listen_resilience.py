@@ -5,7 +5,7 @@ the sessions in flight finish; the pool shrinks back after a burst; the -x
 rules file and the checkprogram are checked at start; clients that say
 nothing or dribble their first command are parked in the listener and
 hold no worker; the per-IP limit is on by default."""
-import errno, os, signal, socket, subprocess, tempfile, time
+import errno, json, os, re, signal, socket, subprocess, tempfile, time
 import harness as h
 
 
@@ -362,22 +362,56 @@ def test_per_ip_limit_is_on_by_default():
 
 def test_parked_silent_client_times_out_as_a_session_would():
     """a client that never speaks is parked after a second (its worker is
-    free: its end line is written) and closed at timeoutsmtpd with the
-    session's own 451"""
+    free and has logged nothing of it) and closed at timeoutsmtpd with the
+    session's own 451; the listener logs it as one session of its pid"""
     home = h.Home()
     home.write("timeoutsmtpd", "3\n")
     srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:2")
     try:
         c = h.Client(srv.port, timeout=30)
         assert c.reply()[0] == 220
-        pid = srv.pids()[-1]
-        srv.wait_end(pid, timeout=10)                          # parked: the worker's part is over
+        time.sleep(1.5)                                        # parked
+        assert srv.pids() == [], srv.log()                     # no session begun for it
         assert c.readline() == "451 4.4.2 Timeout; closing connection"
         assert c.closed()
+        lpid = srv.proc.pid
+        srv.wait_end(lpid)
+        assert srv.pids() == [lpid]
+        assert re.search(rf"^tcpserver: ok {lpid} 0:127\.0\.0\.1:{srv.port} :127\.0\.0\.1::\d+$", srv.log(), re.M)
         b = h.Client(srv.port)                                 # both workers free for the next
         assert b.reply()[0] == 220
         b.cmd("EHLO b.test")
         assert send_message(b, "after a parked one")[0] == 250
         b.cmd("QUIT"); b.close()
+    finally:
+        srv.stop(); home.cleanup()
+
+
+def test_parked_client_that_speaks_is_one_session_in_the_log():
+    """a client parked before its first command, then served by a worker, is
+    one session in the log: one pid from its "from" line to its "end", its
+    decisions in between, and mxgate-sessions sees one session"""
+    home = h.Home()
+    srv = h.Listener(env={"MXGATE_HOME": home.dir}, workers="2:2")
+    try:
+        c = h.Client(srv.port, timeout=30)
+        assert c.reply()[0] == 220
+        time.sleep(1.5)                                        # its grace (1 s) over: parked
+        assert c.cmd("EHLO parked.test")[0] == 250
+        assert send_message(c, "parked then served")[0] == 250
+        c.cmd("QUIT"); c.close()
+        pids = srv.pids()
+        assert len(pids) == 1, srv.log()
+        pid = pids[0]
+        srv.wait_end(pid)
+        log = srv.log()
+        assert f"qmail-smtpd: pid {pid} Accept::DATA::Queued: S:127.0.0.1:unknown P:ESMTP H:parked.test " in log
+        lines = [l for l in log.splitlines() if f" {pid} " in l or l.startswith(f"tcpserver: pid {pid} ")]
+        assert lines[0] == f"tcpserver: pid {pid} from 127.0.0.1" and lines[-1] == f"tcpserver: end {pid} status 0", lines
+        out = subprocess.run([h.prog("mxgate-sessions"), "--format", "json", srv.logpath], capture_output=True, text=True,
+                             check=True).stdout
+        sessions = [json.loads(l) for l in out.splitlines() if l.strip()]
+        assert len(sessions) == 1 and sessions[0]["pid"] == pid and sessions[0]["helo"] == "parked.test", out
+        assert not sessions[0]["partial"] and sessions[0]["seen_open"] and sessions[0]["seen_end"], out
     finally:
         srv.stop(); home.cleanup()
