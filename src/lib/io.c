@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int wait_fd(int fd, short events, int timeout)
@@ -56,7 +57,7 @@ void io_out_init(struct io_out *o, int fd, int timeout)
 void io_in_init(struct io_in *in, int fd, int timeout, struct io_out *flush)
 {
   in->fd = fd; in->timeout = timeout; in->read = io_fd_read; in->ctx = NULL;
-  in->flush = flush; in->pos = in->end = 0;
+  in->flush = flush; in->deadline_ms = 0; in->pos = in->end = 0;
 }
 
 bool io_flush(struct io_out *o)
@@ -86,6 +87,24 @@ bool io_put(struct io_out *o, const void *buf, size_t len)
 
 bool io_puts(struct io_out *o, const char *s) { return io_put(o, s, strlen(s)); }
 
+long long io_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* the read's timeout in seconds: the io_in's own, shortened to what is
+ * left of its deadline (rounded up); -1 when the deadline has passed */
+static int read_timeout(const struct io_in *in)
+{
+  if (!in->deadline_ms) return in->timeout;
+  long long left = in->deadline_ms - io_now_ms();
+  if (left <= 0) return -1;
+  int secs = (int)((left + 999) / 1000);
+  return in->timeout > 0 && in->timeout < secs ? in->timeout : secs;
+}
+
 ssize_t io_fill(struct io_in *in)
 {
   if (in->pos == in->end) in->pos = in->end = 0;
@@ -95,7 +114,9 @@ ssize_t io_fill(struct io_in *in)
     in->end -= in->pos; in->pos = 0;
   }
   if (in->flush && in->flush->len && !io_flush(in->flush)) return -1;
-  ssize_t r = in->read(in->ctx, in->fd, in->buf + in->end, sizeof in->buf - in->end, in->timeout);
+  int timeout = read_timeout(in);
+  if (timeout < 0) { errno = ETIMEDOUT; return -1; }
+  ssize_t r = in->read(in->ctx, in->fd, in->buf + in->end, sizeof in->buf - in->end, timeout);
   if (r > 0) in->end += (size_t)r;
   return r;
 }

@@ -6,6 +6,9 @@
  * and in as few writes as possible. The raw read/write functions can be
  * swapped (TLS) without the protocol code noticing; io_in_discard() drops
  * read-ahead when the transport changes (STARTTLS injection defence).
+ * Besides the timeout of each read, an io_in may have a deadline for a
+ * whole operation (a command line, a message): past it, a read fails
+ * with ETIMEDOUT however the bytes trickle in.
  */
 #ifndef MXGATE_IO_H
 #define MXGATE_IO_H
@@ -37,6 +40,7 @@ struct io_in {
   io_fn read;
   void *ctx;
   struct io_out *flush;   /* flushed before blocking; may be NULL */
+  long long deadline_ms;  /* 0 none; else no read after this io_now_ms() */
   size_t pos, end;
   char buf[IO_INBUF];
 };
@@ -54,7 +58,11 @@ bool io_put(struct io_out *o, const void *buf, size_t len);
 bool io_puts(struct io_out *o, const char *s);
 bool io_flush(struct io_out *o);
 
-/* more input into the buffer: >0 bytes added, 0 end of input, -1 error */
+/* CLOCK_MONOTONIC in milliseconds, the clock of deadline_ms */
+long long io_now_ms(void);
+
+/* more input into the buffer: >0 bytes added, 0 end of input, -1 error
+ * (ETIMEDOUT: the read's timeout or the deadline passed) */
 ssize_t io_fill(struct io_in *in);
 size_t io_avail(const struct io_in *in);
 const char *io_peek(const struct io_in *in);

@@ -134,15 +134,25 @@ static bool body_step(struct body *b, struct io_in *in, enum body_end *end)
   return false;
 }
 
+/* the message within timeoutsmtpd plus a second for every data_min_rate
+ * bytes that came (Postfix's smtpd_min_data_rate): a client that sends
+ * slower than that cannot hold the session, whatever each read's timeout */
 static enum body_end read_body(struct session *s, struct body *b)
 {
   enum body_end end = BODY_EOF;
+  long long start = io_now_ms(), timeout_ms = (long long)s->cfg->timeout * 1000;
+  unsigned long long got = io_avail(&s->in), rate = s->conn.data_min_rate;
   for (;;) {
     if (io_avail(&s->in) && body_step(b, &s->in, &end)) break;
+    s->in.deadline_ms = rate ? start + timeout_ms + (long long)(got * 1000 / rate) : 0;
     ssize_t r = io_fill(&s->in);
-    if (r == 0) return BODY_EOF;
-    if (r < 0) return errno == ETIMEDOUT ? BODY_TIMEOUT : BODY_EOF;
+    if (r <= 0) {
+      s->in.deadline_ms = 0;
+      return r < 0 && errno == ETIMEDOUT ? BODY_TIMEOUT : BODY_EOF;
+    }
+    got += (unsigned long long)r;
   }
+  s->in.deadline_ms = 0;
   out_flush(b);
   return end;
 }

@@ -171,6 +171,7 @@ void conn_from_env(struct conn *c)
   c->relayclient = getenv("RELAYCLIENT");
   c->helocheck = getenv("HELOCHECK");
   c->maxrcpt = envnum("MAXRECIPIENTS", 0);
+  c->data_min_rate = envnum("DATA_MIN_RATE", 500);
   c->tarpitcount = envnum("TARPITCOUNT", 0);
   c->tarpitdelay = envnum("TARPITDELAY", 0);
   const char *db = getenv("DATABYTES");
@@ -250,6 +251,9 @@ int session_run(struct session *s)
   reply(s, greet);
   while (!s->quit) {
     bool toolong;
+    /* the whole command line within timeoutsmtpd, not only each read: a
+     * client sending a byte now and then cannot hold the session */
+    s->in.deadline_ms = io_now_ms() + (long long)s->cfg->timeout * 1000;
     int r = io_getline(&s->in, &line, SMTP_LINE_MAX - 2, &toolong);
     if (r <= 0) {
       if (r < 0 && errno == ETIMEDOUT) {

@@ -58,6 +58,7 @@ struct conn {
   const char *relayclient;      /* RELAYCLIENT value, NULL if unset */
   const char *helocheck;        /* HELOCHECK, NULL if unset */
   unsigned long maxrcpt, tarpitcount, tarpitdelay, databytes;
+  unsigned long data_min_rate;  /* DATA_MIN_RATE: bytes/s a message must keep up, 0 none */
   bool recipients450;
 };
 
