@@ -48,6 +48,27 @@ bool fd_write_all(int fd, const void *buf, size_t n)
   return true;
 }
 
+bool fd_write_timed(int fd, const void *buf, size_t n, int timeout_ms)
+{
+  const char *p = buf;
+  long long deadline = io_now_ms() + timeout_ms;
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w > 0) { p += w; n -= (size_t)w; continue; }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      long long left = deadline - io_now_ms();
+      if (left <= 0) { errno = ETIMEDOUT; return false; }
+      struct pollfd pf = { .fd = fd, .events = POLLOUT };
+      if (poll(&pf, 1, (int)left) < 0 && errno != EINTR) return false;
+      continue;
+    }
+    if (w == 0) errno = EIO;
+    return false;
+  }
+  return true;
+}
+
 void io_out_init(struct io_out *o, int fd, int timeout)
 {
   o->fd = fd; o->timeout = timeout; o->write = io_fd_write; o->ctx = NULL;

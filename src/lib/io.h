@@ -48,6 +48,10 @@ struct io_in {
 /* all of p to a blocking fd (EINTR retried); false on an error */
 bool fd_write_all(int fd, const void *p, size_t n);
 
+/* all of p to fd (non-blocking, or a file) within timeout_ms in all;
+ * false on an error, errno ETIMEDOUT when the reader did not take it */
+bool fd_write_timed(int fd, const void *p, size_t n, int timeout_ms);
+
 ssize_t io_fd_read(void *ctx, int fd, void *buf, size_t len, int timeout);
 ssize_t io_fd_write(void *ctx, int fd, void *buf, size_t len, int timeout);
 

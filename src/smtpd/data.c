@@ -40,8 +40,9 @@ struct body {
 
 static void out_flush(struct body *b)
 {
-  int fd = b->spoolfd >= 0 ? b->spoolfd : b->q->msgfd;
-  if (!b->write_failed && b->outlen && !fd_write_all(fd, b->out, b->outlen)) {
+  bool spooled = b->spoolfd >= 0;
+  if (!b->write_failed && b->outlen &&
+      !(spooled ? fd_write_all(b->spoolfd, b->out, b->outlen) : queue_write(b->q, b->out, b->outlen))) {
     b->write_failed = true;
     b->write_errno = errno;
   }
@@ -172,15 +173,15 @@ static void refuse_and_close(struct session *s, enum row_id row)
 static bool unspool(struct body *b, const str *hdrs, const str *received)
 {
   char buf[65536];
-  if (!fd_write_all(b->q->msgfd, hdrs->s ? hdrs->s : "", hdrs->len) ||
-      !fd_write_all(b->q->msgfd, received->s, received->len) || lseek(b->spoolfd, 0, SEEK_SET) < 0)
+  if (!queue_write(b->q, hdrs->s ? hdrs->s : "", hdrs->len) ||
+      !queue_write(b->q, received->s, received->len) || lseek(b->spoolfd, 0, SEEK_SET) < 0)
     return false;
   for (;;) {
     ssize_t r = read(b->spoolfd, buf, sizeof buf);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return false;
     if (r == 0) return true;
-    if (!fd_write_all(b->q->msgfd, buf, (size_t)r)) return false;
+    if (!queue_write(b->q, buf, (size_t)r)) return false;
   }
 }
 

@@ -138,9 +138,48 @@ int queue_open(struct session *s, struct queue_job *q)
   }
   close(msg[0]);
   close(env[0]);
+  fcntl(msg[1], F_SETFL, fcntl(msg[1], F_GETFL) | O_NONBLOCK);   /* writes wait at most QUEUE_TIMEOUT */
+  fcntl(env[1], F_SETFL, fcntl(env[1], F_GETFL) | O_NONBLOCK);
   q->msgfd = msg[1];
   q->envfd = env[1];
   return 0;
+}
+
+/* QUEUE_TIMEOUT in seconds (default 300): how long the queue program may
+ * take to read what it is given, and to finish after its input ended */
+static long long queue_timeout(void)
+{
+  const char *t = getenv("QUEUE_TIMEOUT");
+  return t && atoll(t) > 0 && atoll(t) <= 86400 ? atoll(t) : 300;
+}
+
+static void queue_warning(pid_t qp, const char *what, long long timeout)
+{
+  char line[240];
+  int n = snprintf(line, sizeof line, "mxgate-smtpd: pid %ld warning: queue program (qp %ld) did not %s "
+                   "within %lld s (QUEUE_TIMEOUT); killed\n", (long)getpid(), (long)qp, what, timeout);
+  if (n > 0 && write(2, line, (size_t)n) < 0) { /* the log is gone */ }
+}
+
+/* part of the message to the queue program (or the direct path's file),
+ * waiting at most QUEUE_TIMEOUT for it to be read: a queue program that
+ * stops reading cannot hold the session; errno ETIMEDOUT then */
+bool queue_write(struct queue_job *q, const void *p, size_t n)
+{
+  return fd_write_timed(q->msgfd, p, n, (int)(queue_timeout() * 1000));
+}
+
+/* a queue program that stopped reading: killed, reaped, said; qmail-queue's
+ * own timeout code, 52 */
+static int queue_kill_stalled(struct queue_job *q)
+{
+  kill(q->pid, SIGKILL);
+  close(q->msgfd);
+  if (q->envfd >= 0) close(q->envfd);
+  int st;
+  while (waitpid(q->pid, &st, 0) < 0 && errno == EINTR) {}
+  queue_warning(q->pid, "read its input", queue_timeout());
+  return 52;
 }
 
 /* the queue program's exit code; one that has not finished QUEUE_TIMEOUT
@@ -148,14 +187,10 @@ int queue_open(struct session *s, struct queue_job *q)
  * and counts as qmail-queue's own timeout, 52 */
 static int wait_queue(pid_t pid)
 {
-  const char *t = getenv("QUEUE_TIMEOUT");
-  long long timeout = t && atoll(t) > 0 && atoll(t) <= 86400 ? atoll(t) : 300;
+  long long timeout = queue_timeout();
   int st, r = child_wait(pid, timeout * 1000, &st);
   if (r == 0) {
-    char line[200];
-    int n = snprintf(line, sizeof line, "mxgate-smtpd: pid %ld warning: queue program (qp %ld) did not finish "
-                     "within %lld s (QUEUE_TIMEOUT); killed\n", (long)getpid(), (long)pid, timeout);
-    if (n > 0 && write(2, line, (size_t)n) < 0) { /* the log is gone */ }
+    queue_warning(pid, "finish", timeout);
     return 52;
   }
   if (r < 0 || !WIFEXITED(st)) return -1;
@@ -166,10 +201,13 @@ static int wait_queue(pid_t pid)
 int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom)
 {
   if (q->direct) return q->ops->commit(q->direct);
+  int ms = (int)(queue_timeout() * 1000);
+  bool ok = fd_write_timed(q->envfd, "F", 1, ms) &&
+            fd_write_timed(q->envfd, mailfrom->s ? mailfrom->s : "", mailfrom->len, ms) &&
+            fd_write_timed(q->envfd, "", 1, ms) && fd_write_timed(q->envfd, envelope->s, envelope->len, ms) &&
+            fd_write_timed(q->envfd, "", 1, ms);
+  if (!ok && errno == ETIMEDOUT) return queue_kill_stalled(q);
   close(q->msgfd);
-  bool ok = fd_write_all(q->envfd, "F", 1) && fd_write_all(q->envfd, mailfrom->s ? mailfrom->s : "", mailfrom->len) &&
-            fd_write_all(q->envfd, "", 1) && fd_write_all(q->envfd, envelope->s, envelope->len) &&
-            fd_write_all(q->envfd, "", 1);
   close(q->envfd);
   int r = wait_queue(q->pid);
   return ok || r != 0 ? r : 81;
@@ -193,6 +231,7 @@ int queue_abort(struct queue_job *q)
  * or disk full", so a full disk reads the same in every mode */
 int queue_fail(struct queue_job *q, int write_errno)
 {
+  if (!q->direct && write_errno == ETIMEDOUT) return queue_kill_stalled(q);
   bool queue_stopped = !q->direct && write_errno == EPIPE;
   int r = queue_abort(q);
   if (!queue_stopped) return 53;

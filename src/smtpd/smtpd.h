@@ -195,6 +195,7 @@ int queue_open(struct session *s, struct queue_job *q);
 int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom);
 int queue_abort(struct queue_job *q);
 int queue_fail(struct queue_job *q, int write_errno);
+bool queue_write(struct queue_job *q, const void *p, size_t n);
 const char *queue_exit_reply(int status, bool *permanent);
 bool received_header(struct session *s, str *out);
 

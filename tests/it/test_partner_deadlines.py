@@ -249,6 +249,27 @@ def test_hung_queue_program_is_killed():
         srv.stop(); home.cleanup()
 
 
+def test_queue_program_that_stops_reading_is_killed():
+    """QMAILQUEUE that never reads its input: the message (larger than a
+    pipe holds) cannot be written, and after QUEUE_TIMEOUT the program is
+    killed and the message answered as qmail-queue's own timeout; the
+    session is not held by it"""
+    home = h.Home()
+    q = home.write("deafqueue", "#!/bin/sh\nexec sleep 1000\n", mode=0o755)
+    srv = h.smtpd(home, env={"QMAILQUEUE": q, "QUEUE_TIMEOUT": "2"})
+    try:
+        body = "".join(f"line {i} of a message bigger than a pipe's buffer\n" for i in range(8000))
+        t0 = time.time()
+        code, line, pid, _ = t.transaction(srv, t.plain_message(body=body), timeout=60)
+        took = time.time() - t0
+        assert (code, line) == (451, "451 4.3.0 Queue timeout"), line
+        assert took < 2 + 10, took
+        srv.wait_line(t.row_line(pid, "Deferred::DATA::Queue_Failure", "Queue timeout"))
+        assert "did not read its input within 2 s (QUEUE_TIMEOUT); killed\n" in srv.log()
+    finally:
+        srv.stop(); home.cleanup()
+
+
 def test_stopped_committer_does_not_fail_messages():
     """the listener's committer stopped (SIGSTOP): the message is flushed
     without it after COMMIT's 10 s, answered 250 and delivered, and the
