@@ -150,7 +150,8 @@ int queue_open(struct session *s, struct queue_job *q)
 static long long queue_timeout(void)
 {
   const char *t = getenv("QUEUE_TIMEOUT");
-  return t && atoll(t) > 0 && atoll(t) <= 86400 ? atoll(t) : 300;
+  long long v = t ? atoll(t) : 0;
+  return v > 0 && v <= 86400 ? v : 300;
 }
 
 static void queue_warning(pid_t qp, const char *what, long long timeout)
