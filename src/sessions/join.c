@@ -183,7 +183,9 @@ static inline struct session **find(struct table *t, const struct logline *l)
 /* pids below this without a syslog host (all of tcpserver's on Linux) are
  * recorded in a bitmap: a lookup per session in a hash table of every pid
  * missed the cache for each of them */
+#ifndef PIDBITS                  /* the fuzz build makes it small: a fresh map per input */
 #define PIDBITS (1L << 22)
+#endif
 
 static bool in_bitmap(size_t hostlen, long pid) { return !hostlen && pid >= 0 && pid < PIDBITS; }
 
