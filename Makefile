@@ -65,7 +65,7 @@ $(BUILD)/listen/%.o: CFLAGS_ALL += -Isrc/smtpd
 $(BIN)/mxgate-listen: $(BUILD)/libsmtpd.a $(BUILD)/libqueue.a
 $(BIN)/mxgate-listen: LIBS := $(BUILD)/libsmtpd.a $(BUILD)/libqueue.a $(LIBA) $(LIBS)
 
-# mxgate-smtpd runs the embedded queue in a fork when QMAILQUEUE is unset
+# mxgate-smtpd runs the embedded queue in its own process when QMAILQUEUE is unset
 $(BIN)/mxgate-smtpd: $(BUILD)/libqueue.a
 $(BIN)/mxgate-smtpd: LIBS := $(BUILD)/libqueue.a $(LIBA) $(LIBS)
 

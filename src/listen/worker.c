@@ -18,11 +18,6 @@
 #include "listen.h"
 #include "smtpd.h"
 #include "content.h"
-/* src/queue, linked into mxgate-listen: the embedded queue and its direct path */
-int queue_main(int argc, char **argv);
-void *direct_open(const char *sender, const char *rcpt, int *fd);
-int direct_commit(void *file);
-void direct_discard(void *file);
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,17 +45,6 @@ static void on_term(int sig)
   if (listeners_closed || !listening) return;
   listeners_closed = 1;
   for (int i = 0; i < listening->nlisteners; i++) close(listening->listeners[i].fd);
-}
-
-/* the embedded queue, in a child forked from the worker: it holds nothing
- * of the worker's (no listening socket keeps the port open after a TERM,
- * no client), and it finishes its message whatever signal the service gets */
-static int queue_child(int argc, char **argv)
-{
-  signal(SIGTERM, SIG_IGN);
-  signal(SIGHUP, SIG_IGN);
-  closefrom(3);
-  return queue_main(argc, argv);
 }
 
 /* one tcpserver-style line, one write(2) */
@@ -312,7 +296,7 @@ static void drop_privileges(const struct listen_config *c)
   }
 }
 
-static const struct direct_queue direct = { direct_open, direct_commit, direct_discard };
+static const struct direct_queue direct = { direct_open, direct_write, direct_commit, direct_discard };
 
 void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot)
 {
@@ -331,10 +315,7 @@ void worker_main(const struct listen_config *c, struct pool_shared *sh, int slot
   static struct smtpd_config cfg;
   bool cfg_ok = smtpd_config_load(&cfg, c->argv0) == 0;
   const char *qq = getenv("QMAILQUEUE");
-  if (!qq || !*qq) {                                     /* the embedded queue: fork, no exec */
-    cfg.queue_inproc = queue_child;
-    cfg.direct_queue = &direct;                          /* or no fork at all, for one Maildir */
-  }
+  if (!qq || !*qq) cfg.direct_queue = &direct;          /* the embedded queue, in the worker */
   size_t n = 0;
   while (environ[n]) n++;
   char **base = calloc(n + 1, sizeof *base);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -82,4 +83,37 @@ int durable_dir(const char *dir)
   const char *sock = getenv("MXGATE_COMMIT");
   int r = sock && *sock ? group_sync(sock, dir) : 1;
   return r > 0 ? fsync_dir(dir) : r;
+}
+
+/* one commit for a step of several files: under mxgate-listen one group
+ * commit per file system among dirs (a syncfs flushes the files' data and
+ * the directories' names alike); alone, or when the committer does not
+ * answer, an fsync of each file, and of each directory when sync_dirs
+ * (otherwise dirs only name the files' file systems) */
+int durable_all(const int *fds, size_t nfd, const char *const *dirs, size_t ndir, bool sync_dirs)
+{
+  const char *sock = getenv("MXGATE_COMMIT");
+  bool alone = !sock || !*sock;
+  dev_t seen[16];
+  size_t nseen = 0;
+  for (size_t i = 0; i < ndir && !alone; i++) {
+    struct stat st;
+    if (stat(dirs[i], &st) < 0) return -1;
+    bool dup = false;
+    for (size_t k = 0; k < nseen; k++) dup |= seen[k] == st.st_dev;
+    if (dup) continue;
+    if (nseen == sizeof seen / sizeof *seen) { alone = true; break; }
+    seen[nseen++] = st.st_dev;
+    int r = group_sync(sock, dirs[i]);
+    if (r < 0) return -1;
+    if (r > 0) alone = true;
+  }
+  if (!alone) return 0;
+  for (size_t i = 0; i < nfd; i++) if (fsync(fds[i]) < 0) return -1;
+  for (size_t i = 0; i < ndir && sync_dirs; i++) {
+    bool dup = false;
+    for (size_t k = 0; k < i; k++) dup |= strcmp(dirs[k], dirs[i]) == 0;
+    if (!dup && fsync_dir(dirs[i]) < 0) return -1;
+  }
+  return 0;
 }

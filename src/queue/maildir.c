@@ -29,23 +29,6 @@ int fsync_dir(const char *dir)
   return r;
 }
 
-int copy_fd(int from, int to)
-{
-  char buf[65536];
-  if (lseek(from, 0, SEEK_SET) < 0) return -1;
-  for (;;) {
-    ssize_t r = read(from, buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return (int)r;
-    for (ssize_t off = 0; off < r; ) {
-      ssize_t w = write(to, buf + off, (size_t)(r - off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) { if (w == 0) errno = ENOSPC; return -1; }
-      off += w;
-    }
-  }
-}
-
 void unique_name(char *buf, size_t cap)
 {
   static unsigned seq;
@@ -112,15 +95,15 @@ void maildir_discard(struct maildir_file *f)
   unlink(f->tmp);
 }
 
-int maildir_deliver(const char *maildir, int msgfd, const char *sender, const char *rcpt)
+int maildir_deliver(const char *maildir, const struct entry *e, const char *sender, const char *rcpt)
 {
   struct maildir_file f;
   int r = maildir_open(maildir, sender, rcpt, &f);
   if (r != QQ_OK) return r;
-  if (copy_fd(msgfd, f.fd) < 0) {
-    int e = errno;
+  if (entry_copy_message(e, f.fd) < 0) {
+    int err = errno;
     maildir_discard(&f);
-    return write_errno_code(e);
+    return write_errno_code(err);
   }
   return maildir_commit(&f);
 }

@@ -1,10 +1,11 @@
-/* queue.c -- mxgate-queue's main flow (queue.h): read the message into an
- * unlinked work file (O_TMPFILE in queue/tmp: a crash leaves no name at
- * all), read the envelope, then commit: one local recipient straight into
- * its Maildir, anything else through the queue. Signals cannot leave a
+/* queue.c -- mxgate-queue's main flow (queue.h): read the message into
+ * a new queue entry in queue/tmp (entry.c), read the envelope, then commit:
+ * one local recipient straight into its Maildir (the entry is dropped),
+ * anything else by sealing the entry, renaming it into queue/todo and one
+ * flush, then delivering its local recipients. Signals cannot leave a
  * half message visible: every visible name appears by a rename of a
- * complete, durable file. Nothing is written on stdout (fd 1 is the
- * envelope); errors go to stderr.
+ * complete file. Nothing is written on stdout (fd 1 is the envelope);
+ * errors go to stderr.
  */
 #include "queue.h"
 #include "control.h"
@@ -21,80 +22,51 @@
 
 static void on_alarm(int sig) { (void)sig; _exit(QQ_TIMEOUT); }
 
-/* where O_TMPFILE is missing (NFS): a named file, unlinked at once */
-static int named_work_file(const char *dir)
+/* the message from fd 0 into the entry w */
+static int read_message(struct entry_writer *w)
 {
-  char name[256], path[4096 + 300];
-  unique_name(name, sizeof name);
-  snprintf(path, sizeof path, "%s/%s.work", dir, name);
-  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd >= 0) unlink(path);
-  return fd;
-}
-
-/* the message from fd 0 into an unlinked file in queue/tmp */
-static int read_message(int *out)
-{
-  char dir[4096];
   char buf[65536];
-  control_path(dir, sizeof dir, "queue/tmp");
-  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) fd = named_work_file(dir);
-  if (fd < 0) return errno == ENOSPC || errno == EDQUOT ? QQ_WRITE : QQ_QUEUEDIR;
+  int r = entry_create(w);
+  if (r != QQ_OK) return r;
   for (;;) {
-    ssize_t r = read(0, buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) { close(fd); return QQ_READ; }
-    if (r == 0) break;
-    for (ssize_t off = 0; off < r; ) {
-      ssize_t w = write(fd, buf + off, (size_t)(r - off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) { close(fd); return QQ_WRITE; }
-      off += w;
-    }
+    ssize_t n = read(0, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { entry_discard(w); return QQ_READ; }
+    if (n == 0) return QQ_OK;
+    if (!entry_write(w, buf, (size_t)n)) { entry_discard(w); return QQ_WRITE; }
   }
-  *out = fd;
-  return QQ_OK;
-}
-
-static int make_dirs(void)
-{
-  static const char *subs[] = { "queue", "queue/tmp", "queue/mess", "queue/todo" };
-  char dir[4096];
-  for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
-    control_path(dir, sizeof dir, subs[i]);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) return QQ_QUEUEDIR;
-  }
-  return QQ_OK;
 }
 
 /* one recipient with a Maildir: straight there (a Maildir that cannot
  * take it, e.g. missing, sends the message through the queue instead, so
  * --flush retries it); anything else: commit to the queue, then deliver */
-static int commit(const struct localmap *m, int msgfd, const struct envelope *e)
+static int commit(const struct localmap *m, struct entry_writer *w, const struct envelope *e)
 {
-  char md[4096], id[256];
+  char md[4096];
   int r = QQ_HOME;
-  if (e->nrcpt == 1 && localmap_find(m, e->rcpt[0], md, sizeof md) == RCPT_MAILDIR)
-    r = maildir_deliver(md, msgfd, e->sender, e->rcpt[0]);
-  if (r == QQ_OK || r == QQ_WRITE) return r;
-  if ((r = spool_commit(msgfd, e, id, sizeof id)) == QQ_OK)
-    spool_deliver(m, id);          /* committed: what fails now is retried by --flush */
+  if (e->nrcpt == 1 && localmap_find(m, e->rcpt[0], md, sizeof md) == RCPT_MAILDIR) {
+    struct entry msg = { .fd = w->fd, .msgoff = ENTRY_HEADER, .msglen = w->msglen };
+    r = maildir_deliver(md, &msg, e->sender, e->rcpt[0]);
+  }
+  if (r == QQ_OK || r == QQ_WRITE) { entry_discard(w); return r; }
+  if ((r = spool_commit(w, e)) == QQ_OK) {
+    close(w->fd);
+    spool_deliver(m, w->id);       /* committed: what fails now is retried by --flush */
+  }
   return r;
 }
 
 static int enqueue(void)
 {
   struct envelope e;
+  struct entry_writer w;
   struct localmap m = { STR_INIT(0), STR_INIT(0) };
-  int msgfd = -1, r;
+  int r;
   memset(&e, 0, sizeof e);
-  if ((r = make_dirs()) != QQ_OK || (r = read_message(&msgfd)) != QQ_OK) return r;
-  if ((r = envelope_read(1, &e)) == QQ_OK) {
-    if ((r = localmap_load(&m)) == QQ_OK) r = commit(&m, msgfd, &e);
-    localmap_free(&m);
-  }
-  close(msgfd);
+  if ((r = entry_make_dirs()) != QQ_OK || (r = read_message(&w)) != QQ_OK) return r;
+  if ((r = envelope_read(1, &e)) == QQ_OK && (r = localmap_load(&m)) == QQ_OK) r = commit(&m, &w, &e);
+  else entry_discard(&w);
+  localmap_free(&m);
   envelope_free(&e);
   return r;
 }
@@ -102,7 +74,7 @@ static int enqueue(void)
 static int flush(void)
 {
   struct localmap m = { STR_INIT(0), STR_INIT(0) };
-  int r = make_dirs();
+  int r = entry_make_dirs();
   if (r == QQ_OK && (r = localmap_load(&m)) == QQ_OK) r = spool_flush(&m);
   localmap_free(&m);
   return r;

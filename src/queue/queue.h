@@ -4,15 +4,21 @@
  * "T" recipient NUL ..., NUL). Exit 0 only once the message is durable.
  *
  * A message for exactly one local recipient is delivered straight into
- * its Maildir: tmp/ written and fsync'd, then renamed into new/ and new/
- * fsync'd; the rename is the commit. Any other message is committed to
- * the queue under $MXGATE_HOME/queue first (mess/ID written and fsync'd,
- * then todo/ID, the envelope, renamed into place and todo/ fsync'd: the
- * rename of todo/ID is the commit) and then delivered: local recipients
- * into their Maildirs, the rest left in todo/ for `mxgate-queue --flush`,
- * which hands them to a sendmail-compatible program. So an exit 0 means
- * the message is on disk; a crash before it leaves nothing visible in any
- * new/ or todo/ (files in tmp/ are invisible and cleaned by --flush).
+ * its Maildir: tmp/ written and made durable, then renamed into new/ and
+ * new/ made durable; the rename is the commit. Any other message becomes
+ * one queue entry, queue/todo/ID (entry.c: message, envelope and the
+ * recipients' state in one file, checked by a crc, renamed into todo/ and
+ * then made durable with one flush) and is then delivered: local
+ * recipients into their Maildirs, the rest left in todo/ for `mxgate-queue
+ * --flush`, which hands them to a sendmail-compatible program. So an exit
+ * 0 means the message is on disk; a crash before it leaves no message
+ * visible in any new/, and no whole entry in todo/ (what is there is not
+ * whole and fails its crc: it is skipped, and removed by --flush).
+ *
+ * Writers in the same process (mxgate-smtpd and mxgate-listen's workers,
+ * when QMAILQUEUE is unset) use direct.c: the message goes straight into
+ * the Maildirs of its local recipients and the entry for the others while
+ * it arrives, committed together; no queue process.
  */
 #ifndef MXGATE_QUEUE_H
 #define MXGATE_QUEUE_H
@@ -52,9 +58,10 @@ void localmap_each_maildir(const struct localmap *m, void (*fn)(const char *mail
 
 /* maildir.c */
 #define TMP_MAX_AGE (36 * 3600)  /* work files older than this are leftovers of a crash */
-/* deliver the message in fd (from offset 0) to maildir with the qmail-local
- * headers; QQ_OK or an exit code */
-int maildir_deliver(const char *maildir, int msgfd, const char *sender, const char *rcpt);
+/* deliver the message of entry e to maildir with the qmail-local headers;
+ * QQ_OK or an exit code */
+struct entry;
+int maildir_deliver(const char *maildir, const struct entry *e, const char *sender, const char *rcpt);
 /* the same in steps, for a writer that has the message as it arrives:
  * open tmp/NAME with the headers, write the message to fd, then commit
  * (durable file, rename into new/, durable new/) or discard */
@@ -70,19 +77,60 @@ int fsync_dir(const char *dir);
 /* durable.c: fsync, or a group commit under mxgate-listen (MXGATE_COMMIT) */
 int durable_file(int fd, const char *dir);
 int durable_dir(const char *dir);
-int copy_fd(int from, int to);                            /* 0, or -1 with errno */
+/* the files' data (and the directories' names, sync_dirs) durable, with
+ * one group commit per file system of dirs (or fsyncs); 0 or -1 */
+int durable_all(const int *fds, size_t nfd, const char *const *dirs, size_t ndir, bool sync_dirs);
+
+/* entry.c: the one-file queue entry */
+#define ENTRY_HEADER 64          /* bytes of the header line before the message */
+#define ENTRY_REPLY_MAX 400      /* bytes of a recipient's last reply kept in its record */
+struct entry_writer {
+  int fd;
+  bool published;              /* renamed into todo/ */
+  unsigned long crc;
+  unsigned long long msglen;
+  char id[256], tmp[4096], todo[4096];
+};
+int entry_make_dirs(void);                                /* queue/, queue/tmp, queue/todo */
+void entry_path(char *out, size_t cap, const char *sub, const char *id);
+int entry_create(struct entry_writer *w);                 /* tmp/ID, positioned for the message */
+bool entry_write(struct entry_writer *w, const void *p, size_t n);   /* false: errno */
+int entry_seal(struct entry_writer *w, const char *envelope, size_t envlen);
+int entry_publish(struct entry_writer *w);                /* the rename into todo/ */
+void entry_discard(struct entry_writer *w);               /* closes; removes tmp/ID or todo/ID */
+
+struct entry_rcpt {
+  char state;                  /* 'p' pending, 'd' done, 'b' bounced */
+  unsigned attempts;
+  long long next_try;          /* unix time, 0: at once */
+  char reply[ENTRY_REPLY_MAX + 1];
+};
+struct entry {
+  int fd;                      /* opened O_RDWR | O_APPEND by the caller, who locks it */
+  unsigned long long msgoff, msglen;
+  size_t envlen;
+  struct envelope env;
+  struct entry_rcpt *rcpt;     /* env.nrcpt of them */
+};
+int entry_load(int fd, struct entry *e);                  /* QQ_OK, or QQ_READ: not a whole entry */
+bool entry_done(const struct entry *e);                   /* nobody pending */
+void entry_record(str *out, size_t i, const struct entry_rcpt *r);
+int entry_append(struct entry *e, const str *records, const char *dir);   /* durable */
+int entry_copy_message(const struct entry *e, int to);    /* 0, or -1 with errno */
+void entry_free(struct entry *e);
 
 /* spool.c */
-int spool_commit(int msgfd, const struct envelope *e, char *id, size_t idcap);
+int spool_commit(struct entry_writer *w, const struct envelope *e);
 /* deliver what is local in entry id, keep the rest */
 int spool_deliver(const struct localmap *m, const char *id);
 int spool_flush(const struct localmap *m);                /* mxgate-queue --flush */
 
 int queue_main(int argc, char **argv);
-/* direct.c: for mxgate-listen's workers -- a message for one recipient with
- * a Maildir is written straight into it while it arrives (to *fd); NULL
- * when the message must take the queue (remote, no Maildir) */
-void *direct_open(const char *sender, const char *rcpt, int *fd);
-int direct_commit(void *file);                            /* QQ_OK once durable, or an exit code */
-void direct_discard(void *file);
+/* direct.c: for mxgate-smtpd and mxgate-listen's workers -- the message
+ * is written while it arrives into the Maildirs of its local recipients
+ * and one queue entry for the rest, and committed in one step */
+void *direct_open(const char *sender, const char *envelope, size_t envlen, int *code);  /* "Taddr\0..." */
+bool direct_write(void *d, const void *p, size_t n);      /* false: errno */
+int direct_commit(void *d);                               /* QQ_OK once durable, or an exit code */
+void direct_discard(void *d);
 #endif

@@ -259,8 +259,15 @@ void smtp_data(struct session *s)
   struct body *b = calloc(1, sizeof *b);      /* 64 KiB: not on the stack */
   str received = STR_INIT(8192);
   received_header(s, &received);
-  if (!b || queue_open(s, &q) < 0) {
-    decide(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, b ? "cannot start queue program" : "out of memory");
+  int opened = b ? queue_open(s, &q) : -1;
+  if (opened != 0) {
+    if (opened > 0) {                         /* the embedded queue cannot take it: its exit code says why */
+      bool permanent;
+      const char *why = queue_exit_reply(opened, &permanent);
+      decide_log(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, why + 10);
+      reply(s, why);
+    } else
+      decide(s, ROW_DATA_QUEUE_FAILURE, s->first_rcpt.s, s->first_rcpt.len, b ? "cannot start queue program" : "out of memory");
     free(b);
     str_free(&received);
     return;

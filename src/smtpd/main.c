@@ -1,14 +1,14 @@
 /* main.c -- mxgate-smtpd: one SMTP session on fd 0/1, log on fd 2.
  *
  * With QMAILQUEUE unset, the queue is the embedded one (mxgate-queue's
- * code, linked in): a message's queue process is a fork of this one,
- * without the exec of a second program (see queue.c). */
+ * code, linked in) and runs in this process: no fork and no exec per
+ * message (see queue.c and src/queue/direct.c). */
 #include "smtpd.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-int queue_main(int argc, char **argv);
+static const struct direct_queue embedded = { direct_open, direct_write, direct_commit, direct_discard };
 
 int main(int argc, char **argv)
 {
@@ -22,7 +22,7 @@ int main(int argc, char **argv)
     return 1;
   }
   const char *qq = getenv("QMAILQUEUE");
-  if (!qq || !*qq) cfg.queue_inproc = queue_main;
+  if (!qq || !*qq) cfg.direct_queue = &embedded;
   session_init(&s, &cfg, 0, 1, 2);
   s.checkprogram = argv + 1;
   int r = session_run(&s);

@@ -14,14 +14,11 @@
  * permerror; only when SPF was evaluated) and AUTHPROTOCOL (login, plain,
  * cram-md5); AUTHUSER and TCPREMOTEINFO are set by AUTH (auth.c).
  *
- * With QMAILQUEUE unset (cfg->queue_inproc, under tcpserver as under
- * mxgate-listen) the queue process is a fork running the embedded queue,
- * mxgate-queue's own code, with nothing open but fds 0, 1 and 2: the
- * exec of a second static program per message is saved.
- *
- * Under mxgate-listen a message for a single recipient may instead go
- * straight into its Maildir (cfg->direct_queue): no queue process; the
- * worker's pid stands for the qp in the log.
+ * With QMAILQUEUE unset (cfg->direct_queue, under tcpserver as under
+ * mxgate-listen) there is no queue process: the embedded queue,
+ * mxgate-queue's own code, writes the message into its recipients'
+ * Maildirs and a queue entry as it arrives and commits them at the end
+ * (src/queue/direct.c). The session's pid stands for the qp in the log.
  */
 #include "smtpd.h"
 #include "spf.h"
@@ -35,13 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* the one recipient of the envelope ("Taddr\0"), or NULL */
-static const char *single_rcpt(const str *envelope)
-{
-  if (envelope->len < 2 || envelope->s[0] != 'T') return NULL;
-  const char *nul = memchr(envelope->s, 0, envelope->len);
-  return nul == envelope->s + envelope->len - 1 ? envelope->s + 1 : NULL;
-}
+#define QQ_BUG_CODE 81            /* qmail-queue's "internal bug" */
 
 /* name=value of a session field that may hold any byte: cut at a NUL */
 static void env_field(const char *name, const char *v, size_t len, bool set)
@@ -95,24 +86,23 @@ int queue_open(struct session *s, struct queue_job *q)
   int msg[2], env[2];
   /* a QMAILQUEUE of the session's own (from tcprules, or a listener's
    * per-port setting) is run, as tcpserver's child would run it, rather
-   * than the worker's embedded queue: a scanner in front of the queue is
-   * never skipped */
+   * than the embedded queue: a scanner in front of the queue is never
+   * skipped */
   const char *own = getenv("QMAILQUEUE");
   const char *program = own && *own ? own : s->cfg->queue_program;
-  bool embedded = s->cfg->queue_inproc && !(own && *own);
   q->direct = NULL;
-  q->ops = embedded ? s->cfg->direct_queue : NULL;
-  const char *rcpt = q->ops ? single_rcpt(&s->envelope) : NULL;
-  if (rcpt) {
-    char sender[1024];
-    size_t n = s->mailfrom.len < sizeof sender - 1 ? s->mailfrom.len : sizeof sender - 1;
-    memcpy(sender, s->mailfrom.s ? s->mailfrom.s : "", n);
-    sender[n] = 0;
-    if (strlen(sender) == s->mailfrom.len && (q->direct = q->ops->open(sender, rcpt, &q->msgfd))) {
-      q->pid = getpid();
-      q->envfd = -1;
-      return 0;
-    }
+  q->ops = own && *own ? NULL : s->cfg->direct_queue;
+  if (q->ops) {
+    int code = QQ_BUG_CODE;
+    char *sender = strndup(s->mailfrom.s ? s->mailfrom.s : "", s->mailfrom.len);
+    if (sender && strlen(sender) == s->mailfrom.len)     /* a NUL in it: refused as the envelope format error */
+      q->direct = q->ops->open(sender, s->envelope.s ? s->envelope.s : "", s->envelope.len, &code);
+    else code = sender ? 91 : 51;
+    free(sender);
+    if (!q->direct) return code;
+    q->pid = getpid();
+    q->msgfd = q->envfd = -1;
+    return 0;
   }
   if (pipe2(msg, O_CLOEXEC) < 0) return -1;
   if (pipe2(env, O_CLOEXEC) < 0) { close(msg[0]); close(msg[1]); return -1; }
@@ -124,13 +114,6 @@ int queue_open(struct session *s, struct queue_job *q)
   if (q->pid == 0) {
     if (dup2(msg[0], 0) < 0 || dup2(env[0], 1) < 0) _exit(81);
     signal(SIGPIPE, SIG_DFL);
-    if (embedded) {                               /* the same code as bin/mxgate-queue, without the exec */
-      char *argv[] = { "mxgate-queue", NULL };
-      int ends[] = { msg[0], msg[1], env[0], env[1] };      /* no exec closes them for us */
-      for (int i = 0; i < 4; i++) if (ends[i] > 1) close(ends[i]);
-      close_range(3, ~0U, 0);                     /* and the session's own (cdbs, DNS sockets) */
-      _exit(s->cfg->queue_inproc(1, argv));
-    }
     char *argv[] = { (char *)program, NULL };
     queue_environment(s);
     execv(argv[0], argv);
@@ -162,11 +145,13 @@ static void queue_warning(pid_t qp, const char *what, long long timeout)
   if (n > 0 && write(2, line, (size_t)n) < 0) { /* the log is gone */ }
 }
 
-/* part of the message to the queue program (or the direct path's file),
- * waiting at most QUEUE_TIMEOUT for it to be read: a queue program that
- * stops reading cannot hold the session; errno ETIMEDOUT then */
+/* part of the message to the queue program, waiting at most
+ * QUEUE_TIMEOUT for it to be read: a queue program that stops reading
+ * cannot hold the session; errno ETIMEDOUT then. Or into the embedded
+ * queue's files. */
 bool queue_write(struct queue_job *q, const void *p, size_t n)
 {
+  if (q->direct) return q->ops->write(q->direct, p, n);
   return fd_write_timed(q->msgfd, p, n, (int)(queue_timeout() * 1000));
 }
 

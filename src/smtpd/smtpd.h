@@ -34,19 +34,24 @@ struct smtpd_config {
   bool have_recipients;         /* control/recipients exists: its check applies */
   struct cdbx morercpthosts;
   char queue_program[4096];
-  /* set by mxgate-listen and mxgate-smtpd when QMAILQUEUE is unset: the embedded queue runs
-   * in a forked child without an exec (no program start per message) */
-  int (*queue_inproc)(int argc, char **argv);
-  /* set by mxgate-listen too: a message for one recipient with a Maildir
-   * is written by the worker straight into it (src/queue/direct.c) */
+  /* set by mxgate-smtpd and mxgate-listen when QMAILQUEUE is unset: the
+   * embedded queue, in this process (src/queue/direct.c): the message goes
+   * straight into its Maildirs and a queue entry, no queue process */
   const struct direct_queue *direct_queue;
 };
 
 struct direct_queue {
-  void *(*open)(const char *sender, const char *rcpt, int *fd);   /* NULL: take the queue */
-  int (*commit)(void *file);            /* qmail-queue exit code: 0 once durable */
-  void (*discard)(void *file);
+  /* envelope: "Taddr\0" per recipient; NULL with a qmail-queue exit code in *code */
+  void *(*open)(const char *sender, const char *envelope, size_t envlen, int *code);
+  bool (*write)(void *d, const void *p, size_t n);       /* false: errno */
+  int (*commit)(void *d);               /* qmail-queue exit code: 0 once durable */
+  void (*discard)(void *d);
 };
+/* src/queue/direct.c, linked into mxgate-smtpd and mxgate-listen */
+void *direct_open(const char *sender, const char *envelope, size_t envlen, int *code);
+bool direct_write(void *d, const void *p, size_t n);
+int direct_commit(void *d);
+void direct_discard(void *d);
 
 /* per-connection settings from the UCSPI environment and tcprules */
 struct conn {
@@ -191,7 +196,7 @@ int recipients_check(struct session *s, struct rcpt *r);
 /* data.c, queue.c, received.c */
 void smtp_data(struct session *s);
 struct queue_job { pid_t pid; int msgfd, envfd; void *direct; const struct direct_queue *ops; };
-int queue_open(struct session *s, struct queue_job *q);
+int queue_open(struct session *s, struct queue_job *q);     /* 0, -1 (no queue program), or an exit code */
 int queue_close(struct queue_job *q, const str *envelope, const str *mailfrom);
 int queue_abort(struct queue_job *q);
 int queue_fail(struct queue_job *q, int write_errno);

@@ -2,6 +2,7 @@
 durable before exit 0; nothing visible when it fails or is killed."""
 import os, random, shutil, signal, subprocess, tempfile, time
 import harness as h
+import qentry
 
 QUEUE = h.prog("mxgate-queue")
 
@@ -68,10 +69,10 @@ def run_queue(home, msg, env_bytes, extra_env=None, start_only=False, pieces=0):
 
 
 def visible(home):
-    """every visible message file: Maildir new/ and cur/, queue todo/ and mess/"""
+    """every visible message file: Maildir new/ and cur/, queue todo/"""
     out = []
     for root in [os.path.join(md, s) for md in home.maildirs.values() for s in ("new", "cur")] + \
-            [home.path("queue", "todo"), home.path("queue", "mess")]:
+            [home.path("queue", "todo")]:
         if os.path.isdir(root):
             out += [os.path.join(root, f) for f in os.listdir(root)]
     return out
@@ -137,8 +138,12 @@ def test_several_recipients_local_and_remote_then_flush():
         assert len(home.delivered("alice")) == 1 and len(home.delivered("bob")) == 1
         todo = os.listdir(home.path("queue", "todo"))
         assert len(todo) == 1
-        left = open(home.path("queue", "todo", todo[0]), "rb").read()
-        assert left == envelope("s@remote.test", ["nobody@example.test", "far@elsewhere.test"])
+        e = qentry.read(home.path("queue", "todo", todo[0]))
+        assert e.message == msg and e.sender == "s@remote.test"
+        # one file: the whole envelope, with the local copies made marked done
+        assert e.rcpts == ["alice@example.test", "bob@example.test", "far@elsewhere.test", "nobody@example.test"]
+        assert e.pending() == ["far@elsewhere.test", "nobody@example.test"]
+        assert e.states[0] == ("d", 1, 0, "delivered to a Maildir") and e.states[1][0] == "d"
         r = subprocess.run([QUEUE, "--flush"], env={"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir,
                                                     "MXGATE_RELAY": relay}, capture_output=True)
         assert r.returncode == 0, r.stderr
@@ -147,8 +152,9 @@ def test_several_recipients_local_and_remote_then_flush():
         assert open(f"{relaydir}/args").read().split() == ["-f", "s@remote.test", "--", "far@elsewhere.test"]
         assert open(f"{relaydir}/msg", "rb").read() == msg
         # the unknown local user stays queued, never relayed (it would loop)
-        left = open(home.path("queue", "todo", todo[0]), "rb").read()
-        assert left == envelope("s@remote.test", ["nobody@example.test"])
+        e = qentry.read(home.path("queue", "todo", todo[0]))
+        assert e.pending() == ["nobody@example.test"]
+        assert e.states[2] == ("d", 1, 0, "handed to the relay program")
     finally:
         home.cleanup(); shutil.rmtree(relaydir, ignore_errors=True)
 
@@ -210,21 +216,15 @@ def describe(data, sent):
 
 
 def check_queue_invariants(home, sent):
-    """nothing partial is visible: every todo/ID parses and has its whole
-    mess/ID; every mess/ID and every Maildir copy is one whole message"""
-    todo_dir, mess_dir = home.path("queue", "todo"), home.path("queue", "mess")
+    """nothing partial is visible: every todo/ID is a whole entry (its crc
+    holds) of a message sent; every Maildir copy is one whole message"""
+    todo_dir = home.path("queue", "todo")
     queued = {}
     for f in os.listdir(todo_dir):
-        env = open(os.path.join(todo_dir, f), "rb").read()
-        assert env.startswith(b"Fs@remote.test\0") and env.endswith(b"\0\0"), f
-        fields = env[:-2].split(b"\0")
-        assert all(x.startswith(b"T") and len(x) > 1 for x in fields[1:]), env
-        body = open(os.path.join(mess_dir, f), "rb").read()   # the commit order: mess before todo
-        assert body in sent, f"partial queued message {f}: {describe(body, sent)}"
-        queued[body] = queued.get(body, set()) | {x[1:].decode() for x in fields[1:]}
-    for f in os.listdir(mess_dir):
-        data = open(os.path.join(mess_dir, f), "rb").read()
-        assert data in sent, f"partial message in mess/{f}: {describe(data, sent)}"
+        e = qentry.read(os.path.join(todo_dir, f))       # NotWhole: a partial entry was made visible
+        assert e.sender == "s@remote.test" and e.rcpts, f
+        assert e.message in sent, f"partial queued message {f}: {describe(e.message, sent)}"
+        queued[e.message] = queued.get(e.message, set()) | set(e.pending())
     for md in home.maildirs.values():
         for sub in ("new", "cur"):
             for f in os.listdir(os.path.join(md, sub)):
@@ -373,7 +373,7 @@ def test_missing_maildir_is_queued_then_flushed():
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(md, sub))
         assert flush(home).returncode == 0
-        assert os.listdir(home.path("queue", "todo")) == [] and os.listdir(home.path("queue", "mess")) == []
+        assert os.listdir(home.path("queue", "todo")) == []
         got = [open(os.path.join(md, "new", f), "rb").read() for f in os.listdir(os.path.join(md, "new"))]
         assert got == [b"Return-Path: <s@r.test>\nDelivered-To: carol@example.test\n" + msg]
     finally:
@@ -396,7 +396,8 @@ def test_template_map_and_unknown_user_is_kept():
         assert len(os.listdir(os.path.join(base, "erin", "Maildir", "new"))) == 1
         todo = os.listdir(home.path("queue", "todo"))
         assert len(todo) == 1                                   # zed: unknown, kept, never relayed
-        assert open(home.path("queue", "todo", todo[0]), "rb").read() == envelope("s@r.test", ["zed@example.test"])
+        e = qentry.read(home.path("queue", "todo", todo[0]))
+        assert e.rcpts == ["zed@example.test", "erin@example.test"] and e.pending() == ["zed@example.test"]
         assert not os.path.exists(os.path.join(base, "zed"))
     finally:
         home.cleanup()
@@ -428,7 +429,7 @@ def test_relay_failure_keeps_the_entry_and_null_sender_is_angle_brackets():
         assert flush(home, good).returncode == 0
         assert read_args(good_dir) == ["-f <> -- far@elsewhere.test -x@elsewhere.test"]
         assert open(os.path.join(good_dir, "msg"), "rb").read() == msg
-        assert os.listdir(home.path("queue", "todo")) == [] and os.listdir(home.path("queue", "mess")) == []
+        assert os.listdir(home.path("queue", "todo")) == []
     finally:
         home.cleanup()
         shutil.rmtree(bad_dir, ignore_errors=True); shutil.rmtree(good_dir, ignore_errors=True)
@@ -457,6 +458,7 @@ def test_flush_cleans_old_leftovers_only():
     try:
         assert run_queue(home, b"Subject: x\n\nkeep\n", envelope("s@r.test", ["far@elsewhere.test"])).returncode == 0
         old = time.time() - 40 * 3600
+        os.makedirs(home.path("queue", "mess"))          # the earlier format's message files
         files = {"qtmp_old": home.path("queue", "tmp", "1.old"), "qtmp_new": home.path("queue", "tmp", "2.new"),
                  "orphan_old": home.path("queue", "mess", "3.orphan"), "orphan_new": home.path("queue", "mess", "4.orphan"),
                  "md_old": os.path.join(home.maildirs["alice"], "tmp", "5.old"),
@@ -471,7 +473,7 @@ def test_flush_cleans_old_leftovers_only():
         shutil.rmtree(rd, ignore_errors=True)
         for name, f in files.items():
             assert os.path.exists(f) == name.endswith("_new"), name
-        assert len(os.listdir(home.path("queue", "todo"))) == 1 and len(os.listdir(home.path("queue", "mess"))) == 2
+        assert len(os.listdir(home.path("queue", "todo"))) == 1 and os.listdir(home.path("queue", "mess")) == ["4.orphan"]
     finally:
         home.cleanup()
 
@@ -485,18 +487,68 @@ def test_disk_full_in_the_queue_is_53_and_leaves_nothing():
         return
     try:
         os.symlink(home.path("q"), home.path("queue"))
-        # 300 KB: the work file fills the disk; 80 KB: the work file fits, its copy
-        # into the queue does not
-        for size in (300000, 80000):
+        # 300 KB and 140 KB: the entry fills the disk
+        for size in (300000, 140000):
             for rcpts in (["far@elsewhere.test"], ["alice@example.test", "far@elsewhere.test"]):
                 p = run_queue(home, b"Subject: big\n\n" + b"y" * size + b"\n", envelope("s@r.test", rcpts))
                 assert p.returncode == 53, (size, rcpts, p.returncode)
                 assert visible(home) == [], visible(home)
                 assert os.listdir(home.path("queue", "tmp")) == []
-        # a message that fits in the same queue still goes through
-        p = run_queue(home, b"Subject: small\n\nok\n", envelope("s@r.test", ["far@elsewhere.test"]))
+        # a message that fits in the same queue still goes through: 80 KB, in
+        # one file with its envelope (the queue makes no second copy of it)
+        p = run_queue(home, b"Subject: fits\n\n" + b"y" * 80000 + b"\n", envelope("s@r.test", ["far@elsewhere.test"]))
         assert p.returncode == 0
         assert len(os.listdir(home.path("queue", "todo"))) == 1
     finally:
         fs.umount()
         home.cleanup()
+
+
+def test_entry_of_the_earlier_format_is_converted_and_delivered():
+    """todo/ID as an envelope and mess/ID as the message (the format before
+    one-file entries): --flush rewrites it into one entry in place and
+    delivers it; the local copy now, the remote one to the relay"""
+    home = h.Home()
+    rd, relay = recording_relay()
+    try:
+        for d in ("tmp", "todo", "mess"):
+            os.makedirs(home.path("queue", d), exist_ok=True)
+        msg = b"Subject: old\n\nfrom before the upgrade\n"
+        with open(home.path("queue", "mess", "1700000000.M1P2Q3.host"), "wb") as fh:
+            fh.write(msg)
+        with open(home.path("queue", "todo", "1700000000.M1P2Q3.host"), "wb") as fh:
+            fh.write(envelope("s@r.test", ["alice@example.test", "far@elsewhere.test"]))
+        r = flush(home, relay)
+        assert r.returncode == 0 and r.stderr == b"", r.stderr
+        assert home.delivered("alice") == [b"Return-Path: <s@r.test>\nDelivered-To: alice@example.test\n" + msg]
+        assert read_args(rd) == ["-f s@r.test -- far@elsewhere.test"]
+        assert open(os.path.join(rd, "msg"), "rb").read() == msg
+        assert os.listdir(home.path("queue", "todo")) == [] and os.listdir(home.path("queue", "mess")) == []
+    finally:
+        home.cleanup(); shutil.rmtree(rd, ignore_errors=True)
+
+
+def test_entry_that_is_not_whole_is_set_aside_never_delivered():
+    """an entry whose crc fails (a power cut before its flush, or damage):
+    --flush moves it to queue/bad and says so; nothing of it is delivered;
+    a whole entry beside it is delivered as usual"""
+    home = h.Home()
+    rd, relay = recording_relay()
+    try:
+        for i in range(2):
+            p = run_queue(home, b"Subject: %d\n\nbody %d\n" % (i, i), envelope("s@r.test", [f"u{i}@far.test"]))
+            assert p.returncode == 0
+        names = sorted(os.listdir(home.path("queue", "todo")))
+        damaged = home.path("queue", "todo", names[0])
+        data = bytearray(open(damaged, "rb").read())
+        data[70] ^= 0x20                                  # one bit of the message
+        open(damaged, "wb").write(bytes(data))
+        r = flush(home, relay)
+        assert r.returncode == 0
+        assert r.stderr.decode() == f"mxgate-queue: queue entry {names[0]} is not whole (a crash before it was " \
+                                    "flushed, or damage); moved to queue/bad\n"
+        assert os.listdir(home.path("queue", "bad")) == [names[0]]
+        assert read_args(rd) == ["-f s@r.test -- u1@far.test"]
+        assert os.listdir(home.path("queue", "todo")) == []
+    finally:
+        home.cleanup(); shutil.rmtree(rd, ignore_errors=True)

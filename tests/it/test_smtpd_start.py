@@ -1,6 +1,6 @@
 """mxgate-smtpd's start-up and queue hand-off under tcpserver (issue 16):
 the program is a static, non-PIE binary, and with QMAILQUEUE unset the
-queue process is a fork running the embedded queue, not an exec of
+embedded queue runs in the session's own process: no fork, no exec of
 mxgate-queue. Both are observed on the running processes, and the
 message is followed to its Maildir and its exact log line."""
 import os, shutil, subprocess, tempfile, time
@@ -41,58 +41,52 @@ def test_smtpd_and_queue_are_static_and_not_relocated_at_start():
             assert elf_type(path) == 2, name
 
 
-def test_embedded_queue_is_a_fork_with_only_its_three_descriptors():
-    """QMAILQUEUE unset: the queue process of a message is a fork of
-    mxgate-smtpd (no mxgate-queue is even beside it here), it has fd 0
-    (message) and fd 1 (envelope) as pipes, fd 2 and its own work file in
-    queue/tmp, and nothing else, though the session holds
-    control/morercpthosts.cdb open; the message is in
-    the Maildir byte for byte and the Queued row names that process"""
+def test_embedded_queue_runs_in_the_session_process():
+    """QMAILQUEUE unset: no queue process at all (no mxgate-queue is even
+    beside mxgate-smtpd here). While DATA arrives the session itself holds
+    the message's files open: alice's Maildir file in her tmp/ and the
+    queue entry for the relay recipient in queue/tmp; after the 250 the
+    Queued row's qp is the session's pid, alice has her copy byte for byte
+    and the entry for the other recipient is whole in queue/todo"""
+    import qentry
     home = h.Home()
     alone = tempfile.mkdtemp(prefix="mxgate-alone-")
     smtpd = os.path.join(alone, "mxgate-smtpd")
     shutil.copy(h.prog("mxgate-smtpd"), smtpd)
-    subprocess.run(["cdb", "-c", os.path.join(home.control, "morercpthosts.cdb")],
-                   input=b"+10,0:other.test->\n\n", check=True)
-    srv = h.Tcpserver([smtpd], env={"MXGATE_HOME": home.dir})
+    srv = h.Tcpserver([smtpd], env={"MXGATE_HOME": home.dir, "RELAYCLIENT": ""})
     try:
         c = h.Client(srv.port)
         c.reply(); c.cmd("EHLO client.test"); c.cmd("MAIL FROM:<a@remote.test>")
         assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
-        assert c.cmd("DATA")[0] == 354                      # the queue process runs from here on
+        assert c.cmd("RCPT TO:<far@elsewhere.test>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(b"Subject: in process\r\n")                 # the files are open from here on
         pid = srv.pids()[-1]
         assert os.readlink(f"/proc/{pid}/exe") == smtpd
-        assert any(os.readlink(f"/proc/{pid}/fd/{fd}").endswith("morercpthosts.cdb")
-                   for fd in os.listdir(f"/proc/{pid}/fd"))
-        kids = children(pid)
-        assert len(kids) == 1, kids
-        qp = kids[0]
-        assert os.readlink(f"/proc/{qp}/exe") == smtpd       # no exec
-        def fds():
-            return {int(fd): os.readlink(f"/proc/{qp}/fd/{fd}") for fd in os.listdir(f"/proc/{qp}/fd")}
-        work = os.path.join(home.dir, "queue", "tmp") + "/"
 
-        def only_its_own():                                 # once the fork has set itself up: 0, 1, 2
-            f = fds()                                       # and the queue's work file
-            return sorted(f)[:3] == [0, 1, 2] and all(f[fd].startswith(work) for fd in f if fd > 2) and len(f) == 4
-        try:
-            h.wait_for(only_its_own, timeout=5, what="fds 0, 1, 2 and the work file only")
-        except AssertionError:
-            raise AssertionError(f"queue process fds: {fds()}") from None
-        assert os.readlink(f"/proc/{qp}/fd/0").startswith("pipe:")
-        assert os.readlink(f"/proc/{qp}/fd/1").startswith("pipe:")
-        body = b"Subject: fork\r\n\r\nno exec\r\n"
-        c.send(body + b".\r\n")
+        def files():
+            return [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        h.wait_for(lambda: any(f.startswith(os.path.join(home.maildirs["alice"], "tmp") + "/") for f in files()) and
+                   any(f.startswith(home.path("queue", "tmp") + "/") for f in files()), what="the message's files")
+        assert children(pid) == []                           # no queue process
+        body = b"Subject: in process\r\n\r\nno fork\r\n"
+        c.send(body[len(b"Subject: in process\r\n"):] + b".\r\n")
         code, text = c.reply()
-        assert code == 250 and text[0].endswith(f" qp {qp}"), text
+        assert code == 250 and text[0].endswith(f" qp {pid}"), text
         c.cmd("QUIT")
         c.close()
         stored = len(body.replace(b"\r\n", b"\n"))              # the size counted is with LF line ends
         srv.wait_line(f"qmail-smtpd: pid {pid} Accept::DATA::Queued: {S} P:ESMTP H:client.test F:a@remote.test "
-                      f"T:alice@example.test 'qp\\x20{qp}\\x20bytes\\x20{stored}'\n")
+                      f"T:alice@example.test 'qp\\x20{pid}\\x20bytes\\x20{stored}'\n")
         got = home.delivered("alice")
-        assert len(got) == 1 and got[0].endswith(b"Subject: fork\n\nno exec\n"), got
+        assert len(got) == 1 and got[0].endswith(b"Subject: in process\n\nno fork\n"), got
         assert got[0].startswith(b"Return-Path: <a@remote.test>\nDelivered-To: alice@example.test\n"), got
+        todo = os.listdir(home.path("queue", "todo"))
+        assert len(todo) == 1
+        e = qentry.read(home.path("queue", "todo", todo[0]))
+        assert e.rcpts == ["far@elsewhere.test"] and e.sender == "a@remote.test"
+        assert e.message == got[0].split(b"\n", 2)[2]            # the same bytes as alice's copy
+        assert os.listdir(home.path("queue", "tmp")) == []
     finally:
         srv.stop(); home.cleanup(); shutil.rmtree(alone, ignore_errors=True)
 
