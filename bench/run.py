@@ -3,15 +3,24 @@
 
 All servers run at once; each figure is measured in three rounds that
 take the servers in turn, and its median is printed with its ratio to
-Postfix (every round's figures are printed too). Servers: Postfix (private instance, bench/postfix.sh;
-queue files fsync'd, then discarded), OpenSMTPD (private instance,
-bench/opensmtpd.sh; its spool on a sync,dirsync file system since it never
-fsyncs, then discarded), mxgate-smtpd under tcpserver delivering with
-mxgate-queue into a Maildir (fsync'd file and directory), and
-mxgate-listen (the same, the worker writing the Maildir file itself).
-Figures: messages/s at 1 KiB and 100 KiB with 20 concurrent smtp-source
-sessions (one message per connection), connect-EHLO-QUIT sessions/s
+Postfix (every round's figures are printed too). Servers: Postfix (private
+instance, bench/postfix.sh; queue files fsync'd, then discarded),
+OpenSMTPD (private instance, bench/opensmtpd.sh; its spool on a
+sync,dirsync file system since it never fsyncs, then discarded),
+notqmail's qmail-smtpd + qmail-queue under tcpserver when
+../shared/anchors/notqmail.sh is there (built from source into a private
+queue; messages pile up in it, as no qmail-send runs), mxgate-smtpd under
+tcpserver and mxgate-listen (the embedded queue in the session's process:
+local recipients into their Maildirs, the others into a queue entry,
+fsync'd or group-committed).
+Figures, each a path a mail administrator's clients take, with 20
+concurrent smtp-source sessions, one message per connection unless "-d"
+(all on one connection per client): a relay recipient (the client is a
+relay client: submission or a backup MX) at 1 KiB and 100 KiB, one local
+recipient at 1 KiB and 100 KiB, three local recipients at 1 KiB;
+connect-EHLO-QUIT and connect-EHLO-STARTTLS-EHLO-QUIT sessions/s
 (bench/sessload.c), and proportional set size (Pss) per idle session.
+BENCH_ONLY=a,b limits the servers to those names (postfix always runs).
 This is a benchmark, never a test: nothing here asserts a time.
 """
 import glob, os, shutil, signal, subprocess, sys, tempfile, time
@@ -31,8 +40,9 @@ def build_tools():
 
 
 def bench_home():
-    """a home for bench.test with a certificate (RSA 2048, as Postfix gets)"""
-    home = h.Home(domains=("bench.test",), users=("u",))
+    """a home for bench.test with a certificate (RSA 2048, as Postfix gets);
+    users u, and 2u, 3u for smtp-source -r 3 (which sends to 3u, 2u, u)"""
+    home = h.Home(domains=("bench.test",), users=("u", "2u", "3u"))
     key, crt = home.path("key.pem"), home.path("crt.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
                     "/CN=mx.bench.test", "-keyout", key, "-out", crt], check=True, capture_output=True)
@@ -106,13 +116,39 @@ class OpenSMTPDAsShipped(OpenSMTPD):
     mode = ["nosync"]
 
 
+ANCHOR = os.path.join(TOP, "..", "shared", "anchors", "notqmail.sh")
+
+
+class Notqmail:
+    """notqmail's qmail-smtpd + qmail-queue under tcpserver, RELAYCLIENT set
+    (so every recipient is accepted and queued; nothing delivers them)"""
+    name = "notqmail/tcpserver"
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mxgate-bench-nq-")
+        os.chmod(self.dir, 0o755)
+        subprocess.run(["sh", ANCHOR, self.dir], check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(self.dir, "control", "rcpthosts"), "w") as fh:
+            fh.write("bench.test\n")
+        self.srv = h.Tcpserver([os.path.join(self.dir, "bin", "qmail-smtpd")], env={"RELAYCLIENT": ""},
+                               extra_args=["-c", "400"])
+        self.port = self.srv.port
+
+    def session_pids(self):
+        return pgrep(f"^{os.path.join(self.dir, 'bin', 'qmail-smtpd')}")
+
+    def stop(self):
+        self.srv.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class MxgateTcpserver:
     name = "mxgate/tcpserver"
 
     def __init__(self):
         self.home = bench_home()
-        self.srv = h.Tcpserver([os.path.join(BIN, "mxgate-smtpd")], env={"MXGATE_HOME": self.home.dir},
-                               extra_args=["-c", "400"])
+        self.srv = h.Tcpserver([os.path.join(BIN, "mxgate-smtpd")],
+                               env={"MXGATE_HOME": self.home.dir, "RELAYCLIENT": ""}, extra_args=["-c", "400"])
         self.port = self.srv.port
 
     def session_pids(self):
@@ -128,7 +164,8 @@ class MxgateListen:
 
     def __init__(self):
         self.home = bench_home()
-        self.srv = h.Listener(env={"MXGATE_HOME": self.home.dir}, workers="24:256", options=["-n", "100000"])
+        self.srv = h.Listener(env={"MXGATE_HOME": self.home.dir, "RELAYCLIENT": ""}, workers="24:256",
+                              options=["-n", "100000"])
         self.port = self.srv.port
 
     def session_pids(self):
@@ -140,11 +177,13 @@ class MxgateListen:
         self.home.cleanup()
 
 
-def messages_per_s(port, size, count, keep_connection=False):
+def messages_per_s(port, size, count, keep_connection=False, to="u@bench.test", rcpts=1):
+    """smtp-source: count messages of size bytes to `to` (with rcpts > 1,
+    to 1u@..., 2u@..., as smtp-source -r numbers them), 20 at a time"""
     t0 = time.monotonic()
     subprocess.run(["smtp-source"] + (["-d"] if keep_connection else []) +
                    ["-s", "20", "-m", str(count), "-l", str(size), "-f", "bench@client.test",
-                    "-t", "u@bench.test", f"127.0.0.1:{port}"], check=True)
+                    "-t", to, "-r", str(rcpts), f"127.0.0.1:{port}"], check=True)
     return count / (time.monotonic() - t0)
 
 
@@ -194,18 +233,29 @@ def main():
     # (figure, measure(server, count), count); a server that is "slow" gets a
     # tenth of the count for the figures that open a connection per message
     # (OpenSMTPD's are paced by its listen queue, bench/opensmtpd.sh)
+    relay = "u@relay.example"
     figures = [
-        ("msg/s 1 KiB", lambda srv, n: messages_per_s(srv.port, 1024, n), n1),
-        ("msg/s 100 KiB", lambda srv, n: messages_per_s(srv.port, 102400, n), n100),
-        ("msg/s 1 KiB, -d", lambda srv, n: messages_per_s(srv.port, 1024, n, keep_connection=True), None),
-        ("msg/s 100 KiB, -d", lambda srv, n: messages_per_s(srv.port, 102400, n, keep_connection=True), None),
+        ("relay 1 KiB msg/s", lambda srv, n: messages_per_s(srv.port, 1024, n, to=relay), n1),
+        ("relay 100 KiB msg/s", lambda srv, n: messages_per_s(srv.port, 102400, n, to=relay), n100),
+        ("local 1 KiB msg/s", lambda srv, n: messages_per_s(srv.port, 1024, n), n1),
+        ("local 100 KiB msg/s", lambda srv, n: messages_per_s(srv.port, 102400, n), n100),
+        ("3 local 1 KiB msg/s", lambda srv, n: messages_per_s(srv.port, 1024, n, rcpts=3), n1),
+        ("relay 1 KiB, -d msg/s", lambda srv, n: messages_per_s(srv.port, 1024, n, True, to=relay), None),
+        ("local 1 KiB, -d msg/s", lambda srv, n: messages_per_s(srv.port, 1024, n, True), None),
         ("sessions/s", lambda srv, n: sessions_per_s(srv.port, n), None),
         ("STARTTLS sessions/s", lambda srv, n: sessions_per_s(srv.port, n, tls=True), None),
     ]
-    counts = {"msg/s 1 KiB, -d": n1, "msg/s 100 KiB, -d": n100, "sessions/s": ns, "STARTTLS sessions/s": ns // 5}
+    counts = {"relay 1 KiB, -d msg/s": n1, "local 1 KiB, -d msg/s": n1, "sessions/s": ns,
+              "STARTTLS sessions/s": ns // 5}
     servers = []
     try:
-        for cls in (Postfix, OpenSMTPD, OpenSMTPDAsShipped, MxgateTcpserver, MxgateListen):
+        only = os.environ.get("BENCH_ONLY", "").split(",")
+        for cls in (Postfix, OpenSMTPD, OpenSMTPDAsShipped, Notqmail, MxgateTcpserver, MxgateListen):
+            if cls is Notqmail and not os.path.exists(ANCHOR):
+                print("  notqmail: skipped, no ../shared/anchors/notqmail.sh here", flush=True)
+                continue
+            if only != [""] and cls is not Postfix and cls.name not in only:
+                continue
             servers.append(cls())
         results = {srv.name: {} for srv in servers}
         pss = {srv.name: pss_per_idle_session(srv) for srv in servers}   # first: pools not yet grown by the load
