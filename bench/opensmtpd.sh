@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/opensmtpd.sh start|stop DIR PORT [nosync] -- a private OpenSMTPD instance on
 # 127.0.0.1:PORT for the benchmarks (unpacked by scripts/opensmtpd.sh):
-# its config, certificate and log under DIR, mail for bench.test accepted,
+# its config, certificate and log under DIR, mail for bench.test (and for
+# relay.example, the relay rows' domain, as Postfix discards it) accepted,
 # queued and then delivered to "cat > /dev/null" as nobody; no limit on the
 # messages per connection (its default of 100 would stop smtp-source -d).
 #
@@ -48,11 +49,11 @@ start)
   cat > "$dir/smtpd.conf" <<CF
 pki bench cert "$dir/cert.pem"
 pki bench key "$dir/key.pem"
-table vusers { "@bench.test" = "nobody" }
+table vusers { "@bench.test" = "nobody", "@relay.example" = "nobody" }
 smtp limit max-mails 1000000
 listen on 127.0.0.1 port $port tls pki bench hostname opensmtpd.bench.test
 action "discard" mda "cat > /dev/null" virtual <vusers>
-match from any for domain "bench.test" action "discard"
+match from any for domain { "bench.test", "relay.example" } action "discard"
 CF
   printf 'nameserver 127.0.0.1\nlookup file bind\n' > "$dir/resolv.conf"
   mkdir -p "$dir/run"
