@@ -1,0 +1,76 @@
+/* send.h -- mxgate-send: the queue runner (runner.c, route.c) and its
+ * SMTP/LMTP client (client.c).
+ *
+ * The runner takes pending recipients from the queue entries
+ * (src/queue/entry.c), groups them by next hop, and hands each group to
+ * the client as one transaction on a connection that may carry several.
+ * The client speaks SMTP (RFC 5321, with PIPELINING, SIZE, 8BITMIME,
+ * SMTPUTF8, STARTTLS, AUTH) or LMTP (RFC 2033) and says, for every
+ * recipient, what the next hop answered.
+ */
+#ifndef MXGATE_SEND_H
+#define MXGATE_SEND_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum hop_tls {
+  HOP_TLS_MAY,                  /* STARTTLS when offered; the certificate is checked and the result logged */
+  HOP_TLS_NONE,                 /* never */
+  HOP_TLS_VERIFY                /* required, and the certificate must verify for the hop's name */
+};
+
+/* where one transaction goes: resolved by the runner (route.c) */
+struct hop {
+  char name[256];               /* the host name (MX, route, or the IP literal), for TLS and the log */
+  char ip[64];                  /* the address to connect to (IPv4 or IPv6 text); "" with unixpath */
+  unsigned port;                /* 25 unless a route says otherwise */
+  char unixpath[108];           /* LMTP over this unix socket instead ("" none) */
+  bool lmtp;                    /* LHLO and one reply per recipient after DATA */
+  enum hop_tls tls;
+  char ca_file[256];            /* HOP_TLS_VERIFY: the CA bundle ("" the system's) */
+  char auth_user[256];          /* a smarthost's AUTH (PLAIN, else LOGIN), only over TLS; "" none */
+  char auth_pass[256];
+};
+
+/* one transaction: a message to some recipients at one hop */
+struct outgoing {
+  const char *helo;             /* our name for EHLO/LHLO */
+  const char *sender;           /* "" for the null sender */
+  const char *const *rcpt;      /* nrcpt addresses */
+  size_t nrcpt;
+  int msgfd;                    /* the message: msglen bytes at msgoff, LF line ends (as queued) */
+  off_t msgoff;
+  unsigned long long msglen;
+  const char *prepend;          /* header lines to send first (LF line ends), or NULL */
+};
+
+/* what became of one recipient */
+struct rcpt_outcome {
+  char state;                   /* 'd' taken (2xx), 'p' temporary failure (4xx, or the connection), 'b' permanent (5xx) */
+  char reply[512];              /* the reply that decided it, one line: "250 2.0.0 Ok: queued as X";
+                                   multi-line replies joined with blanks; no control bytes */
+};
+
+struct smtp_conn;               /* opaque */
+
+/* connects (timeouts: TIMEOUT_CONNECT_S for the connection, timeout_s for
+ * every read and write after), reads the greeting, says EHLO (HELO when
+ * EHLO is refused; LHLO for LMTP), STARTTLS per h->tls, AUTH when asked.
+ * NULL when no transaction can be tried: *state and why (a reply line
+ * such as "421 4.4.1 connection refused by 192.0.2.1" or the server's
+ * own 5xx greeting) say why, for every recipient of the transaction */
+#define TIMEOUT_CONNECT_S 30
+struct smtp_conn *smtp_open(const struct hop *h, const char *helo, int timeout_s, char *state, char *why, size_t cap);
+/* one transaction (MAIL, RCPT..., DATA; pipelined when offered); every
+ * recipient gets its outcome in out[0..m->nrcpt). A message bigger than
+ * the server's SIZE, or an address with UTF-8 to a server without
+ * SMTPUTF8, is 'b' for all without sending it. True when the connection
+ * can carry another transaction (after RSET when needed) */
+bool smtp_send(struct smtp_conn *c, const struct outgoing *m, struct rcpt_outcome *out);
+void smtp_close(struct smtp_conn *c);                 /* QUIT, close, free */
+/* for the log line */
+const char *smtp_proto(const struct smtp_conn *c);    /* "SMTP", "ESMTP", "ESMTPS", "ESMTPSA", "LMTP", "LMTPS" */
+bool smtp_tls_verified(const struct smtp_conn *c);    /* the peer's certificate verified for the hop's name */
+const char *smtp_peer_ip(const struct smtp_conn *c);
+#endif
