@@ -69,6 +69,10 @@ $(BIN)/mxgate-listen: LIBS := $(BUILD)/libsmtpd.a $(BUILD)/libqueue.a $(LIBA) $(
 $(BIN)/mxgate-smtpd: $(BUILD)/libqueue.a
 $(BIN)/mxgate-smtpd: LIBS := $(BUILD)/libqueue.a $(LIBA) $(LIBS)
 
+# mxgate-send delivers queue entries (src/queue) and Maildirs as mxgate-queue does
+$(BIN)/mxgate-send: $(BUILD)/libqueue.a
+$(BIN)/mxgate-send: LIBS := $(BUILD)/libqueue.a $(LIBA) $(LIBS)
+
 # a unit test links the archive of the program its name starts with
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) $(foreach p,$(PROGDIRS),$(BUILD)/lib$(p).a)
 	@mkdir -p $(dir $@)

@@ -167,15 +167,13 @@ int direct_commit(void *p)
   if (d->queued) fds[nfd++] = d->w.fd;
   if (durable_all(fds, nfd, dirs, ndir, true) < 0) return fail(d, QQ_WRITE);   /* not durable: not accepted */
   crash_point("committed");
-  if (d->local_queued) {
+  if (d->queued) {
     char id[256];
     snprintf(id, sizeof id, "%s", d->w.id);
     close(d->w.fd);
     d->queued = false;
-    spool_deliver(local_map(), id);        /* committed: what fails now stays queued */
-  } else if (d->queued) {
-    close(d->w.fd);
-    d->queued = false;
+    if (d->local_queued) spool_deliver(local_map(), id);   /* committed: what fails now stays queued */
+    entry_trigger();                                       /* mxgate-send takes the rest */
   }
   d->nmd = 0;
   direct_discard(d);

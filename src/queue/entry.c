@@ -138,7 +138,8 @@ void entry_discard(struct entry_writer *w)
 /* ---- reading ---- */
 
 /* the header's numbers; false when it is not a sealed entry's */
-static bool parse_header(const char *h, unsigned long long *msglen, size_t *envlen, unsigned long *crc)
+static bool parse_header(const char *h, unsigned long long *msglen, size_t *envlen, unsigned long *crc,
+                         long long *when)
 {
   char copy[ENTRY_HEADER + 1];
   memcpy(copy, h, ENTRY_HEADER);
@@ -153,6 +154,7 @@ static bool parse_header(const char *h, unsigned long long *msglen, size_t *envl
   *msglen = m;
   *envlen = e;
   *crc = c;
+  *when = t;
   return true;
 }
 
@@ -197,7 +199,7 @@ int entry_load(int fd, struct entry *e)
   memset(e, 0, sizeof *e);
   e->fd = fd;
   if (fstat(fd, &st) < 0 || st.st_size < ENTRY_HEADER || !read_at(fd, h, ENTRY_HEADER, 0) ||
-      !parse_header(h, &e->msglen, &e->envlen, &crc))
+      !parse_header(h, &e->msglen, &e->envlen, &crc, &e->queued_at))
     return QQ_READ;
   e->msgoff = ENTRY_HEADER;
   unsigned long long sealed = ENTRY_HEADER + e->msglen + e->envlen;
@@ -281,4 +283,17 @@ int entry_copy_message(const struct entry *e, int to)
     off += k;
   }
   return 0;
+}
+
+/* wakes mxgate-send: a byte into queue/trigger, a FIFO it reads (as
+ * qmail-send's lock/trigger). Nobody reading, or no FIFO: nothing to do,
+ * the runner's next scan finds the entry */
+void entry_trigger(void)
+{
+  char path[4096];
+  entry_path(path, sizeof path, "trigger", NULL);
+  int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  if (write(fd, "", 1) < 0) { /* full: a wake-up is pending anyway */ }
+  close(fd);
 }

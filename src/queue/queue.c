@@ -52,6 +52,7 @@ static int commit(const struct localmap *m, struct entry_writer *w, const struct
   if ((r = spool_commit(w, e)) == QQ_OK) {
     close(w->fd);
     spool_deliver(m, w->id);       /* committed: what fails now is retried by --flush */
+    entry_trigger();
   }
   return r;
 }

@@ -109,6 +109,7 @@ struct entry {
   int fd;                      /* opened O_RDWR | O_APPEND by the caller, who locks it */
   unsigned long long msgoff, msglen;
   size_t envlen;
+  long long queued_at;         /* the commit's time, from the header */
   struct envelope env;
   struct entry_rcpt *rcpt;     /* env.nrcpt of them */
 };
@@ -118,12 +119,15 @@ void entry_record(str *out, size_t i, const struct entry_rcpt *r);
 int entry_append(struct entry *e, const str *records, const char *dir);   /* durable */
 int entry_copy_message(const struct entry *e, int to);    /* 0, or -1 with errno */
 void entry_free(struct entry *e);
+void entry_trigger(void);                                 /* wakes mxgate-send, if it runs */
 
 /* spool.c */
 int spool_commit(struct entry_writer *w, const struct envelope *e);
 /* deliver what is local in entry id, keep the rest */
 int spool_deliver(const struct localmap *m, const char *id);
 int spool_flush(const struct localmap *m);                /* mxgate-queue --flush */
+/* an entry that is not whole (at todo) moved to queue/bad, said on stderr */
+void spool_set_aside(const char *id, const char *todo);
 
 int queue_main(int argc, char **argv);
 /* direct.c: for mxgate-smtpd and mxgate-listen's workers -- the message

@@ -143,7 +143,7 @@ static void deliver_entry(const struct localmap *m, const char *id, struct entry
 
 /* an entry that is not whole (a crash before its flush) or damaged: set
  * aside in queue/bad/ for the administrator, never delivered in part */
-static void set_aside(const char *id, const char *todo)
+void spool_set_aside(const char *id, const char *todo)
 {
   char bad[4096], dir[4096];
   qpath(dir, sizeof dir, "bad", NULL);
@@ -216,7 +216,7 @@ static int process(const struct localmap *m, const char *id, bool relay_too)
     return r == QQ_OK && relay_too ? process(m, id, relay_too) : r;
   }
   int code = entry_load(lock, &e);
-  if (code == QQ_READ) { set_aside(id, todo); code = QQ_OK; }     /* handled: said on stderr */
+  if (code == QQ_READ) { spool_set_aside(id, todo); code = QQ_OK; }     /* handled: said on stderr */
   else if (code != QQ_OK) fprintf(stderr, "mxgate-queue: queue entry %s unreadable, kept\n", id);
   else {
     deliver_entry(m, id, &e, relay_too, &records);

@@ -1,0 +1,233 @@
+"""mxgate-send delivers what mxgate accepted: a message taken by
+mxgate-smtpd for a remote recipient goes to the domain's MX (found in a real
+DNS server, dnsmasq) or to its control/smtproutes relay, Postfix's smtp-sink
+standing as the next hop on a loopback address, port 25. Every attempt is one
+exact log line; a 4xx leaves the recipient pending with its next try, a 5xx
+or a null MX fails it, an entry older than control/queuelifetime expires;
+SIGKILL of mxgate-send during deliveries loses nothing."""
+import glob, os, shutil, signal, subprocess, tempfile, time
+import harness as h
+import qentry
+
+S = "S:127.0.0.1:unknown"
+
+
+class Sink:
+    """smtp-sink on ip:port, each transaction a file in its directory"""
+
+    def __init__(self, ip, port=25, options=()):
+        self.dir = tempfile.mkdtemp(prefix="mxgate-sink-")
+        os.chmod(self.dir, 0o777)
+        self.addr = f"{ip}:{port}"
+        self.proc = subprocess.Popen(["smtp-sink", "-u", "nobody", "-h", "sink.test", "-d", f"{self.dir}/%M%S."]
+                                     + list(options) + [self.addr, "100"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        h.wait_for(self._up, what=f"smtp-sink on {self.addr}")
+
+    def _up(self):
+        r = subprocess.run(["nc", "-z", *self.addr.split(":")], capture_output=True)
+        return r.returncode == 0
+
+    def transactions(self):
+        out = []
+        for f in sorted(glob.glob(os.path.join(self.dir, "*"))):
+            with open(f, "rb") as fh:
+                out.append(fh.read())
+        return out
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Send:
+    """mxgate-send on home, its log in a file"""
+
+    def __init__(self, home, dns):
+        self.logpath = tempfile.mktemp(prefix="mxgate-send-log-")
+        self.logfh = open(self.logpath, "wb")
+        self.proc = subprocess.Popen([h.prog("mxgate-send")], stderr=self.logfh, stdout=subprocess.DEVNULL,
+                                     env={"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir,
+                                          "DNSCACHEIP": dns.spec})
+        h.wait_for(lambda: "mxgate-send: started" in self.log(), what="mxgate-send started")
+
+    def log(self):
+        with open(self.logpath, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+
+    def wait_line(self, text, timeout=15):
+        try:
+            h.wait_for(lambda: text in self.log(), timeout, what=repr(text))
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- log ---\n{self.log()[-3000:]}") from None
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        self.proc.wait(30)
+        self.logfh.close()
+
+
+def submit(port, rcpts, body):
+    """one message through mxgate-smtpd; the qp of its Queued line"""
+    c = h.Client(port)
+    c.reply()
+    c.cmd("EHLO client.test")
+    assert c.cmd("MAIL FROM:<alice@example.test>")[0] == 250
+    for r in rcpts:
+        assert c.cmd(f"RCPT TO:<{r}>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    code, lines = c.cmd(body.replace("\n", "\r\n") + ".")
+    assert code == 250, lines
+    c.cmd("QUIT")
+    c.close()
+    return int(lines[0].split()[-1])
+
+
+def entries(home):
+    todo = home.path("queue", "todo")
+    return {f: qentry.read(os.path.join(todo, f)) for f in os.listdir(todo)} if os.path.isdir(todo) else {}
+
+
+class World:
+    """dnsmasq for the destinations, mxgate-smtpd taking mail from a relay client"""
+
+    def __init__(self, records, control=None):
+        self.home = h.Home()
+        for name, text in (control or {}).items():
+            self.home.write(name, text)
+        self.dns = h.Dnsmasq(records)
+        self.smtpd = h.Tcpserver([h.prog("mxgate-smtpd")], env={"MXGATE_HOME": self.home.dir, "RELAYCLIENT": ""})
+
+    def stop(self):
+        self.smtpd.stop()
+        self.dns.stop()
+        self.home.cleanup()
+
+
+def test_delivered_to_the_mx_with_its_log_line():
+    w = World(["--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.50"])
+    sink = Sink("127.0.0.50")
+    send = None
+    try:
+        qp = submit(w.smtpd.port, ["bob@dest.test", "carol@dest.test"], "Subject: out\n\nto the MX\n")
+        (eid, e), = entries(w.home).items()
+        assert e.pending() == ["bob@dest.test", "carol@dest.test"]
+        send = Send(w.home, w.dns)
+        for r in ("bob@dest.test", "carol@dest.test"):
+            send.wait_line(f"Accept::SEND::Delivered: S:127.0.0.50:mx.dest.test P:ESMTP F:alice@example.test T:{r} "
+                           f"'qp\\x20{qp}\\x20id\\x20{eid}:\\x20250\\x202.0.0\\x20Ok")
+        h.wait_for(lambda: entries(w.home) == {}, what="the entry removed")
+        t, = sink.transactions()                          # one transaction for both
+        assert b"X-Rcpt-Args: <bob@dest.test>" in t and b"X-Rcpt-Args: <carol@dest.test>" in t, t[:400]
+        assert t.endswith(b"Subject: out\r\n\r\nto the MX\r\n"), t[-200:]
+    finally:
+        if send:
+            send.stop()
+        sink.stop(); w.stop()
+
+
+def test_smtproutes_relay_and_port():
+    w = World([], control={"smtproutes": "routed.test:[127.0.0.51]:2525\n"})
+    sink = Sink("127.0.0.51", 2525)
+    send = None
+    try:
+        submit(w.smtpd.port, ["x@routed.test"], "Subject: routed\n\nvia the route\n")
+        send = Send(w.home, w.dns)
+        send.wait_line("Accept::SEND::Delivered: S:127.0.0.51:[127.0.0.51] P:ESMTP F:alice@example.test T:x@routed.test")
+        assert len(sink.transactions()) == 1
+    finally:
+        if send:
+            send.stop()
+        sink.stop(); w.stop()
+
+
+def test_4xx_is_retried_later_and_5xx_fails_for_good():
+    w = World(["--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.52"])
+    sink = Sink("127.0.0.52", options=["-r", "RCPT"])          # 4xx to every RCPT
+    send = None
+    try:
+        submit(w.smtpd.port, ["bob@dest.test"], "Subject: later\n\nplease\n")
+        send = Send(w.home, w.dns)
+        send.wait_line("Deferred::SEND::Temp_Failure: S:127.0.0.52:mx.dest.test P:ESMTP F:alice@example.test "
+                       "T:bob@dest.test")
+        (eid, e), = entries(w.home).items()
+        state, attempts, next_try, reply = e.states[0]
+        assert state == "p" and attempts == 1 and reply.startswith("4"), e.states
+        assert 250 < next_try - time.time() <= 300                 # the first retry after five minutes
+        send.stop()
+        send = None
+        sink.stop()
+        sink = Sink("127.0.0.52", options=["-f", "RCPT"])           # now 5xx
+        os.remove(os.path.join(w.home.path("queue", "todo"), eid))  # a fresh message, due at once
+        submit(w.smtpd.port, ["bob@dest.test"], "Subject: never\n\nno\n")
+        send = Send(w.home, w.dns)
+        send.wait_line("Reject::SEND::Perm_Failure: S:127.0.0.52:mx.dest.test P:ESMTP F:alice@example.test "
+                       "T:bob@dest.test")
+    finally:
+        if send:
+            send.stop()
+        sink.stop(); w.stop()
+
+
+def test_null_mx_and_missing_domain_fail_at_once():
+    w = World(["--mx-host=nomail.test,.,0"])
+    send = None
+    try:
+        submit(w.smtpd.port, ["a@nomail.test", "b@nowhere.test"], "Subject: x\n\ny\n")
+        send = Send(w.home, w.dns)
+        send.wait_line("Reject::SEND::Perm_Failure: S:: P: F:alice@example.test T:a@nomail.test")
+        send.wait_line("556\\x205.1.10\\x20nomail.test\\x20publishes\\x20a\\x20null\\x20MX")
+        send.wait_line("Reject::SEND::Perm_Failure: S:: P: F:alice@example.test T:b@nowhere.test")
+    finally:
+        if send:
+            send.stop()
+        w.stop()
+
+
+def test_expired_after_the_queue_lifetime():
+    w = World(["--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.53"],
+              control={"queuelifetime": "0\n"})
+    sink = Sink("127.0.0.53", options=["-r", "RCPT"])
+    send = None
+    try:
+        submit(w.smtpd.port, ["bob@dest.test"], "Subject: old\n\nold\n")
+        send = Send(w.home, w.dns)
+        send.wait_line("Reject::SEND::Expired: S:127.0.0.53:mx.dest.test P:ESMTP F:alice@example.test T:bob@dest.test")
+        send.wait_line("(given\\x20up\\x20after\\x201\\x20attempts")
+    finally:
+        if send:
+            send.stop()
+        sink.stop(); w.stop()
+
+
+def test_sigkill_during_deliveries_loses_nothing():
+    w = World(["--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.54"])
+    sink = Sink("127.0.0.54")
+    send = None
+    try:
+        n = 60
+        for i in range(n):
+            submit(w.smtpd.port, [f"u{i}@dest.test"], f"Subject: m{i}\n\nmessage {i}\n")
+        kills = 0
+        while entries(w.home) and kills < 10:
+            send = Send(w.home, w.dns)
+            time.sleep(0.05 * (kills + 1))
+            # the runner and its workers, in the middle of their deliveries
+            subprocess.run(["pkill", "-KILL", "-f", "^" + h.prog("mxgate-send")])
+            send.proc.wait(10)
+            kills += 1
+        send = Send(w.home, w.dns)
+        h.wait_for(lambda: entries(w.home) == {}, timeout=60, what="every entry delivered")
+        got = set()
+        for t in sink.transactions():
+            for i in range(n):
+                if f"Subject: m{i}\r\n".encode() in t:
+                    got.add(i)
+        assert got == set(range(n)), sorted(set(range(n)) - got)    # at least once each
+        print(f"{n} messages, {kills} SIGKILLs of mxgate-send, every one delivered "
+              f"({len(sink.transactions())} transactions)")
+    finally:
+        if send:
+            send.stop()
+        sink.stop(); w.stop()
