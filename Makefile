@@ -79,6 +79,12 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBA) $(foreach p,$(PROGDIRS),$(BUI
 	$(CC) $(CFLAGS_ALL) -Wno-unused-parameter -Isrc/$(firstword $(subst _, ,$*)) $(LDFLAGS_ALL) -o $@ $< \
 	  $(if $(filter lib,$(firstword $(subst _, ,$*))),,$(BUILD)/lib$(firstword $(subst _, ,$*)).a) $(LIBA) -lcmocka $(LIBS)
 
+# the command-line driver over mxgate-send's SMTP/LMTP client, for tests/it/test_send_client.py
+$(BUILD)/tests/smtpclient: tests/send/smtpclient.c src/send/client.c src/send/send.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc/send $(LDFLAGS_ALL) -o $@ tests/send/smtpclient.c src/send/client.c $(LIBA) $(LIBS)
+unit: $(BUILD)/tests/smtpclient
+
 deps:
 	@sh scripts/deps.sh
 

@@ -1,4 +1,5 @@
-/* tls.c -- server TLS connections over OpenSSL 3 (tls.h).
+/* tls.c -- server TLS connections over OpenSSL 3 (tls.h), and the client
+ * side mxgate-send uses for STARTTLS to the next hop.
  *
  * TLS 1.2 and later, OpenSSL's default cipher choices, no compression,
  * no renegotiation. The sockets are switched to non-blocking so that every
@@ -23,6 +24,7 @@ struct tls {
   SSL *ssl;
   int timeout;
   struct tls_info info;
+  long verify_result;           /* client side: X509_V_OK or why not */
 };
 
 static const char *cert_path(char *buf, size_t cap, const char *env, const char *name)
@@ -216,4 +218,74 @@ void tls_end(struct tls *t)
   if (t->ssl) { SSL_shutdown(t->ssl); SSL_free(t->ssl); }
   if (t->ctx) SSL_CTX_free(t->ctx);
   free(t);
+}
+
+/* client contexts: one per CA file, kept for the process (a queue runner
+ * opens many connections with the same few CA files) */
+static SSL_CTX *client_ctx(const char *ca_file, const char **why)
+{
+  static SSL_CTX *cached;
+  static char cached_ca[4096];
+  const char *ca = ca_file ? ca_file : "";
+  if (cached && strcmp(cached_ca, ca) == 0) { SSL_CTX_up_ref(cached); return cached; }
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) { *why = "cannot create TLS context"; return NULL; }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+  int ok = *ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL) : SSL_CTX_set_default_verify_paths(ctx);
+  if (ok != 1) { *why = "cannot load the CA certificates"; SSL_CTX_free(ctx); return NULL; }
+  if (cached) SSL_CTX_free(cached);
+  cached = ctx;
+  snprintf(cached_ca, sizeof cached_ca, "%s", ca);
+  SSL_CTX_up_ref(ctx);
+  return ctx;
+}
+
+/* the name the certificate must carry: a DNS name, or an IP literal */
+static bool expect_peer(SSL *ssl, const char *host)
+{
+  if (!host || !*host) return true;
+  X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+  if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1) return true;
+  return SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
+}
+
+struct tls *tls_client_start(int fd, int timeout, const char *host, const char *ca_file, const char **why)
+{
+  struct tls *t = calloc(1, sizeof *t);
+  if (!t) { *why = "out of memory"; return NULL; }
+  t->timeout = timeout;
+  t->ctx = client_ctx(ca_file, why);
+  if (!t->ctx) { free(t); return NULL; }
+  t->ssl = SSL_new(t->ctx);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  if (!t->ssl || !SSL_set_fd(t->ssl, fd) || !expect_peer(t->ssl, host)) {
+    *why = "cannot set up the TLS connection";
+    tls_end(t);
+    return NULL;
+  }
+  for (;;) {
+    int r = SSL_connect(t->ssl);
+    if (r == 1) break;
+    if (!ssl_wait(t, r)) {
+      *why = errno == ETIMEDOUT ? "handshake timed out" : "handshake failed";
+      tls_end(t);
+      return NULL;
+    }
+  }
+  snprintf(t->info.version, sizeof t->info.version, "%s", SSL_get_version(t->ssl));
+  snprintf(t->info.cipher, sizeof t->info.cipher, "%s", SSL_get_cipher_name(t->ssl));
+  t->verify_result = SSL_get_verify_result(t->ssl);
+  peer_details(t);
+  if (!SSL_get0_peer_certificate(t->ssl)) t->verify_result = X509_V_ERR_UNSPECIFIED;
+  t->info.peer_verified = t->verify_result == X509_V_OK;
+  return t;
+}
+
+const char *tls_verify_error(const struct tls *t)
+{
+  if (!t) return "no TLS";
+  if (t->verify_result == X509_V_ERR_UNSPECIFIED) return "no certificate";
+  return X509_verify_cert_error_string(t->verify_result);
 }

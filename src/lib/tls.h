@@ -40,4 +40,12 @@ void tls_end(struct tls *t);
 /* whether a server certificate is configured (decides "unset" UCSPITLS) */
 bool tls_available(void);
 
+/* client side (mxgate-send): TLS on a connected socket to a server named
+ * host (SNI unless an IP literal). The handshake completes whatever the
+ * certificate; tls_info()->peer_verified says whether it verified, for
+ * host, against ca_file ("" or NULL: the system's CAs), and
+ * tls_verify_error() why not. NULL with *why set when no handshake. */
+struct tls *tls_client_start(int fd, int timeout, const char *host, const char *ca_file, const char **why);
+const char *tls_verify_error(const struct tls *t);
+
 #endif
