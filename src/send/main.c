@@ -21,10 +21,12 @@ int send_config_load(struct send_config *c)
     return -1;
   }
   c->workers = 20;
+  c->per_destination = 10;
   c->lifetime = 604800;
   c->timeout = 1200;
   int r = control_readulong(&v, "concurrencyremote");
   if (r > 0 && v > 0) c->workers = (int)(v > 1000 ? 1000 : v);
+  if (r >= 0 && (r = control_readulong(&v, "concurrencydestination")) > 0 && v > 0) c->per_destination = (int)(v > 1000 ? 1000 : v);
   if (r >= 0 && (r = control_readulong(&v, "queuelifetime")) > 0) c->lifetime = (long long)v;
   if (r >= 0 && (r = control_readulong(&v, "timeoutremote")) > 0 && v > 0) c->timeout = (int)v;
   if (r < 0 || control_readline(&s, "helohost", NULL) < 0 || (!s.len && control_readline(&s, "me", "localhost") < 0)) {

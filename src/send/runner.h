@@ -4,6 +4,7 @@
 
 struct send_config {
   int workers;                  /* control/concurrencyremote: deliveries at once (default 20) */
+  int per_destination;          /* control/concurrencydestination: connections to one domain (default 10) */
   long long lifetime;           /* control/queuelifetime in seconds (default 604800, 7 days) */
   int timeout;                  /* control/timeoutremote: every read and write (default 1200) */
   char helo[256];               /* control/helohost, else control/me */

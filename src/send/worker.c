@@ -30,6 +30,7 @@
 #include "control.h"
 #include "dns.h"
 #include "log.h"
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,9 +46,10 @@
 #include <unistd.h>
 
 #define SEND_RCPT_MAX 100        /* recipients in one transaction */
-#define CONN_IDLE_S 5
+#define CONN_IDLE_S 1            /* an idle connection (and its destination slot) is closed after this */
 #define RETRY_FIRST_S 300
 #define RETRY_MAX_S (4 * 3600)
+#define SLOT_WAIT_S 1            /* a destination at its concurrency limit: asked again after this */
 
 struct worker {
   const struct send_config *cfg;
@@ -57,6 +59,7 @@ struct worker {
   struct smtp_conn *conn;      /* kept for the next transaction to the same hop */
   struct hop conn_hop;
   time_t conn_used;
+  int slot;                    /* the destination slot the connection holds (a locked file), or -1 */
 };
 
 /* "qp N" of an entry: the P part of its name is the pid of the process
@@ -75,7 +78,7 @@ static void log_attempt(enum row_id row, const char *id, const struct entry *e, 
            reply);
   struct log_fields f = { .tag = "mxgate-send", .pid = getpid() };
   f.ip = log_cstr(h && h->ip[0] ? h->ip : h && h->unixpath[0] ? h->unixpath : "");
-  f.host = log_cstr(h ? h->name : "localhost");
+  f.host = log_cstr(h ? h->name : "");
   f.proto = log_cstr(proto);
   f.from = log_cstr(e->env.sender);
   f.rcpt = log_cstr(e->env.rcpt[i]);
@@ -125,17 +128,43 @@ static void drop_conn(struct worker *w)
 {
   if (w->conn) smtp_close(w->conn);
   w->conn = NULL;
+  if (w->slot >= 0) close(w->slot);                       /* the slot is free again */
+  w->slot = -1;
+}
+
+/* one of the per_destination slots of domain: queue/lock/DOMAIN.K locked
+ * (every worker of every mxgate-send on this queue sees the same locks);
+ * -1 when all are taken */
+static int take_slot(const struct send_config *cfg, const char *domain)
+{
+  char name[300], rel[400], path[4096];
+  size_t n = 0;
+  for (const char *p = domain; *p && n < 253; p++)
+    name[n++] = (char)(isalnum((unsigned char)*p) || *p == '.' || *p == '-' ? tolower((unsigned char)*p) : '_');
+  name[n] = 0;
+  snprintf(rel, sizeof rel, "queue/lock");
+  control_path(path, sizeof path, rel);
+  mkdir(path, 0700);
+  for (int k = 0; k < cfg->per_destination; k++) {
+    snprintf(rel, sizeof rel, "queue/lock/%s.%d", name, k);
+    control_path(path, sizeof path, rel);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    if (fd >= 0) close(fd);
+  }
+  return -1;
 }
 
 /* a connection to the first hop of r that answers; NULL with state and
- * why of the last failure */
-static struct smtp_conn *connect_route(struct worker *w, const struct route *r, const struct hop **used, char *state,
-                                       char *why, size_t cap)
+ * why of the last failure, or with *busy when domain has no free slot */
+static struct smtp_conn *connect_route(struct worker *w, const char *domain, const struct route *r,
+                                       const struct hop **used, char *state, char *why, size_t cap, bool *busy)
 {
   if (w->conn && time(NULL) - w->conn_used > CONN_IDLE_S) drop_conn(w);
   for (size_t k = 0; k < r->n; k++)
     if (w->conn && same_hop(&w->conn_hop, &r->hop[k])) { *used = &r->hop[k]; return w->conn; }
   drop_conn(w);
+  if ((w->slot = take_slot(w->cfg, domain)) < 0) { *busy = true; return NULL; }
   for (size_t k = 0; k < r->n; k++) {
     struct smtp_conn *c = smtp_open(&r->hop[k], w->cfg->helo, w->cfg->timeout, state, why, cap);
     if (c) {
@@ -145,6 +174,7 @@ static struct smtp_conn *connect_route(struct worker *w, const struct route *r, 
       return c;
     }
   }
+  drop_conn(w);
   return NULL;
 }
 
@@ -160,7 +190,12 @@ static void deliver_group(struct worker *w, const char *id, struct entry *e, con
     return;
   }
   const struct hop *h = NULL;
-  struct smtp_conn *c = connect_route(w, &r, &h, &state, why, sizeof why);
+  bool busy = false;
+  struct smtp_conn *c = connect_route(w, domain, &r, &h, &state, why, sizeof why, &busy);
+  if (busy) {                               /* every slot of the destination taken: soon again, no attempt */
+    for (size_t k = 0; k < n; k++) e->rcpt[idx[k]].next_try = time(NULL) + SLOT_WAIT_S;
+    return;
+  }
   if (!c) {
     for (size_t k = 0; k < n; k++) settle(w, id, e, idx[k], &r.hop[r.n - 1], "", NULL, state, why, records);
     return;
@@ -172,8 +207,7 @@ static void deliver_group(struct worker *w, const char *id, struct entry *e, con
                         .msgoff = (off_t)e->msgoff, .msglen = e->msglen };
   bool reusable = smtp_send(c, &m, out);
   const char *proto = smtp_proto(c);
-  const char *tls = strstr(proto, "S") && strcmp(proto, "SMTP") ? (smtp_tls_verified(c) ? "tls verified" : "tls unverified")
-                                                                : NULL;
+  const char *tls = strstr(proto, "MTPS") ? (smtp_tls_verified(c) ? "tls verified" : "tls unverified") : NULL;
   for (size_t k = 0; k < n; k++) settle(w, id, e, idx[k], h, proto, tls, out[k].state, out[k].reply, records);
   w->conn_used = time(NULL);
   if (!reusable) drop_conn(w);
@@ -252,7 +286,7 @@ static long long deliver_entry(struct worker *w, const char *id)
 
 void worker_main(const struct send_config *cfg, int sock)
 {
-  struct worker w = { .cfg = cfg, .map = { STR_INIT(0), STR_INIT(0) } };
+  struct worker w = { .cfg = cfg, .map = { STR_INIT(0), STR_INIT(0) }, .slot = -1 };
   char err[256];
   signal(SIGTERM, SIG_IGN);              /* the runner closes our socket: we end after the entry in hand */
   signal(SIGHUP, SIG_IGN);
@@ -263,7 +297,7 @@ void worker_main(const struct send_config *cfg, int sock)
   }
   for (;;) {
     struct pollfd p = { .fd = sock, .events = POLLIN };
-    int k = poll(&p, 1, w.conn ? 1000 : -1);
+    int k = poll(&p, 1, w.conn ? 250 : -1);
     if (k == 0) {
       if (w.conn && time(NULL) - w.conn_used > CONN_IDLE_S) drop_conn(&w);
       continue;
