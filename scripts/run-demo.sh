@@ -35,6 +35,19 @@ make_home() {
   tcprules "$var/run/rules.cdb" "$var/run/rules.tmp" < "$var/run/rules.txt"
 }
 
+# another site's mail server, for example.net (user carol), on port 2526:
+# mail for it leaves through mxgate-send, by the route in smtproutes
+make_remote() {
+  remote="$var/remote"
+  mkdir -p "$remote/control" "$remote/maildirs/carol/Maildir/tmp" "$remote/maildirs/carol/Maildir/new" \
+    "$remote/maildirs/carol/Maildir/cur"
+  echo mx.example.net > "$remote/control/me"
+  echo example.net > "$remote/control/rcpthosts"
+  echo example.net > "$remote/control/locals"
+  echo "carol@example.net:$remote/maildirs/carol/Maildir" > "$remote/control/maildirs"
+  echo "example.net:[127.0.0.1]:2526" > "$home/control/smtproutes"
+}
+
 # serve NAME PORT [VAR=value...] -- PROGRAM [ARGS...]: tcpserver piped into
 # multilog, both in a process group of their own (stop kills the group)
 serve() {
@@ -45,13 +58,22 @@ serve() {
     envs=""
     while [ "$1" != "--" ]; do envs="$envs $1"; shift; done; shift
     env $envs tcpserver -v -R -H -l0 -x "$rules" 127.0.0.1 "$port" "$@" 2>&1 </dev/null | multilog t "$log"
-  ' sh "$name" "$port" "$var/run/rules.cdb" "$var/log/$name" MXGATE_HOME="$home" "$@" >/dev/null 2>&1 &
+  ' sh "$name" "$port" "$var/run/rules.cdb" "$var/log/$name" MXGATE_HOME="${MXGATE_HOME:-$home}" "$@" >/dev/null 2>&1 &
+  echo $! >> "$pidfile"
+}
+
+# the queue runner, logging through multilog into var/log/send
+run_send() {
+  mkdir -p "$var/log/send"
+  setsid sh -c 'MXGATE_HOME="$1" "$2" 2>&1 </dev/null | multilog t "$3"' sh "$home" "$bin/mxgate-send" \
+    "$var/log/send" >/dev/null 2>&1 &
   echo $! >> "$pidfile"
 }
 
 start() {
   stop >/dev/null 2>&1 || true
   make_home
+  make_remote
   serve smtpd 2525 -- "$bin/mxgate-smtpd"
   serve submission 2587 SMTPAUTH=! UCSPITLS=! LOCALMFCHECK=example.test \
     -- "$bin/mxgate-smtpd" "$bin/mxgate-authuser" /bin/true
@@ -62,6 +84,8 @@ start() {
     -- sh -c 'exec "$@" 5>&2' sh "$bin/mxgate-popup" pop.example.test "$bin/mxgate-authuser" "$bin/mxgate-pop3d" Maildir
   serve pop3s 2995 POP3S=1 \
     -- sh -c 'exec "$@" 5>&2' sh "$bin/mxgate-popup" pop.example.test "$bin/mxgate-authuser" "$bin/mxgate-pop3d" Maildir
+  run_send
+  MXGATE_HOME="$var/remote" serve remote 2526 -- "$bin/mxgate-smtpd"
   cat <<MSG
 mxgate demo is running (home: $home)
 
@@ -82,6 +106,14 @@ Send as alice (submission, STARTTLS, AUTH; relays anywhere):
   swaks --server 127.0.0.1:2465 --tlsc --auth PLAIN --auth-user bob --auth-password bob-secret \\
         --from bob@example.test --to alice@example.test
   (a file with Unix line ends: curl --crlf ... -T file; mxgate refuses bare LF, see docs/decisions.md)
+
+Send out (alice to carol@example.net, another site's server on 127.0.0.1:2526,
+reached by the route in $home/control/smtproutes): mxgate-send delivers it
+  swaks --server 127.0.0.1:2587 --tls --auth LOGIN --auth-user alice --auth-password alice-secret \\
+        --from alice@example.test --to carol@example.net
+  Delivery log:   tai64nlocal < $var/log/send/current
+  Arrived:        ls $var/remote/maildirs/carol/Maildir/new
+  Queue:          ls $home/queue/todo    (empty once delivered)
 
 Read alice's mail:
   curl -s pop3://127.0.0.1:2110/ --user alice:alice-secret          (list; .../1 retrieves message 1)
