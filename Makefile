@@ -70,6 +70,7 @@ $(BIN)/mxgate-smtpd: $(BUILD)/libqueue.a
 $(BIN)/mxgate-smtpd: LIBS := $(BUILD)/libqueue.a $(LIBA) $(LIBS)
 
 # mxgate-send delivers queue entries (src/queue) and Maildirs as mxgate-queue does
+$(BUILD)/send/%.o: CFLAGS_ALL += -Isrc/queue
 $(BIN)/mxgate-send: $(BUILD)/libqueue.a
 $(BIN)/mxgate-send: LIBS := $(BUILD)/libqueue.a $(LIBA) $(LIBS)
 

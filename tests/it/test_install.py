@@ -297,7 +297,7 @@ def test_installed_run_scripts_under_tcpserver_with_multilog():
     assert r.returncode == 0, r.stderr
     procs = []
 
-    def supervise(name, port):
+    def supervise(name, port, ready="tcpserver: status: 0/"):
         d = os.path.join(home, "service", name)
         text = open(os.path.join(d, "run")).read()
         assert f"MXGATE_HOME={home};" in text and TOP not in text
@@ -306,7 +306,7 @@ def test_installed_run_scripts_under_tcpserver_with_multilog():
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(p)
         cur = os.path.join(inst.logdir, name[len("mxgate-"):], "current")
-        h.wait_for(lambda: os.path.exists(cur) and "tcpserver: status: 0/" in read_log(cur), what=f"{name} up")
+        h.wait_for(lambda: os.path.exists(cur) and ready in read_log(cur), what=f"{name} up")
         return p, cur
 
     try:
@@ -321,6 +321,9 @@ def test_installed_run_scripts_under_tcpserver_with_multilog():
             os.path.join(home, "maildirs", "bob", "Maildir", "new"))[0]))
         assert st.st_uid == pwd.getpwnam("nobody").pw_uid
         not_in_source_tree(smtp.pid, inst.prefix)
+        # the queue runner, as its run script starts it, logging through multilog
+        sendp, sendlog = supervise("mxgate-send", 0, ready="mxgate-send: started, 20 workers")
+        not_in_source_tree(sendp.pid, inst.prefix)
         pop, plog = supervise("mxgate-pop3d", pport)
         msgs = pop3_read(pport, "bob", "bob-pw")
         assert len(msgs) == 1 and msgs[0].endswith(BODY), msgs
