@@ -1,11 +1,14 @@
 #!/bin/sh
-# bench/postfix.sh start|stop DIR PORT -- a private Postfix instance on
+# bench/postfix.sh start|stop DIR PORT [RELAY] -- a private Postfix instance on
 # 127.0.0.1:PORT for the benchmarks: its own config, queue and data
 # directories under DIR, mail for bench.test accepted and discarded after
 # it was queued (Postfix fsyncs each queue file before its 250, as
 # mxgate-queue does). Nothing of the system instance is touched.
+# With RELAY (IP:PORT), every message is relayed there by SMTP instead,
+# and held in the queue (defer_transports) until
+# bench/postfix.sh release DIR PORT lets the queue manager deliver it.
 set -e
-cmd=$1 dir=$2 port=$3
+cmd=$1 dir=$2 port=$3 relay=$4
 case "$cmd" in
 start)
   rm -rf "$dir"; mkdir -p "$dir/spool" "$dir/data"
@@ -38,6 +41,16 @@ smtpd_tls_cert_file = $dir/cert.pem
 smtpd_tls_key_file = $dir/key.pem
 smtpd_tls_security_level = may
 CF
+  if [ -n "$relay" ]; then
+    cat >> "$dir/etc/main.cf" <<CF
+relayhost = [${relay%:*}]:${relay##*:}
+local_transport = smtp:[${relay%:*}]:${relay##*:}
+default_transport = smtp
+relay_transport = smtp
+defer_transports = smtp
+smtp_tls_security_level = none
+CF
+  fi
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=postfix.bench.test \
     -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
   # master.cf: smtpd on the bench port instead of 25, no chroot anywhere
@@ -50,6 +63,9 @@ CF
     sleep 0.1
   done
   echo "postfix did not start" >&2; exit 1 ;;
+release)
+  postconf -c "$dir/etc" -e defer_transports= && postfix -c "$dir/etc" reload >/dev/null 2>&1 &&
+    postqueue -c "$dir/etc" -f ;;
 stop)
   postfix -c "$dir/etc" stop >/dev/null 2>&1 || true ;;
 esac
