@@ -49,6 +49,7 @@ struct smtp_conn {
   bool pipelining, eightbitmime, smtputf8, starttls, auth_plain, auth_login;
   bool has_size;
   unsigned long long size_max;  /* 0: no limit said */
+  char fail[sizeof ((struct rcpt_outcome *)0)->reply];   /* why the connection broke */
   str line;
   struct io_out out;
   struct io_in in;
@@ -115,7 +116,8 @@ static void reply_fail(struct smtp_conn *c, struct reply *r, const char *what)
 {
   c->broken = true;
   r->code = 0;
-  snprintf(r->text, sizeof r->text, "421 4.4.2 %s %s", c->hop.name, what);
+  if (!c->fail[0]) snprintf(c->fail, sizeof c->fail, "421 4.4.2 %s %s", c->hop.name, what);
+  snprintf(r->text, sizeof r->text, "%s", c->fail);
 }
 
 /* one whole reply; ehlo: its lines after the first are EHLO keywords.
@@ -400,6 +402,7 @@ struct msg_scan {
   unsigned long long wire;      /* bytes on the wire: CRLF line ends (the dots not counted) */
   bool eightbit;
   bool ok;
+  char last;                    /* the last byte, to count the CRLF added after a last line without LF */
 };
 
 static void scan_bytes(struct msg_scan *s, const char *p, size_t n)
@@ -409,12 +412,13 @@ static void scan_bytes(struct msg_scan *s, const char *p, size_t n)
     else if ((unsigned char)p[i] >= 0x80) s->eightbit = true;
   }
   s->wire += n;
+  if (n) s->last = p[n - 1];
 }
 
 /* the size and 8-bit-ness of prepend + message, one pass over the file */
 static struct msg_scan scan_message(const struct outgoing *m)
 {
-  struct msg_scan s = { 0, false, true };
+  struct msg_scan s = { 0, false, true, '\n' };
   if (m->prepend) scan_bytes(&s, m->prepend, strlen(m->prepend));
   char *buf = malloc(MSG_CHUNK);
   if (!buf) { s.ok = false; return s; }
@@ -427,6 +431,7 @@ static struct msg_scan scan_message(const struct outgoing *m)
     done += (unsigned long long)r;
   }
   free(buf);
+  if (s.last != '\n') s.wire += 2;
   return s;
 }
 

@@ -1,0 +1,397 @@
+"""mxgate-send's SMTP/LMTP client (src/send/client.c) through its driver
+build/tests/smtpclient, against real next hops on 127.0.0.1: Postfix's
+smtp-sink, a private Postfix (per-recipient 4xx/5xx, SIZE, STARTTLS with a
+test CA), Dovecot's LMTP over TCP and a unix socket, mxgate-smtpd with
+mxgate-authuser for AUTH, and hostile servers written here (garbage, a
+100 KB reply line, silence, a hang-up mid-DATA). Every recipient's state
+and reply is asserted exactly, and what the server received byte for byte.
+"""
+import os, pwd, shutil, socket, subprocess, tempfile, threading, time
+from harness import BIN, TOP, Home, free_port, prog, smtpd, wait_for
+
+BUILD = os.environ.get("MXGATE_BUILD") or os.path.join(TOP, os.path.basename(BIN).replace("bin", "build", 1))
+CLIENT = os.path.join(BUILD, "tests", "smtpclient")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def send(args, message=b"Subject: t\n\nbody\n", timeout=120):
+    """runs the driver; returns (outcome lines, last line) and the seconds it took"""
+    t0 = time.time()
+    p = subprocess.run([CLIENT] + [str(a) for a in args], input=message, capture_output=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.decode().splitlines()
+    return lines, time.time() - t0
+
+
+# ---- a scripted server for exact transcripts and hostile behaviour ----
+
+class Fake:
+    """one scripted SMTP/LMTP server on 127.0.0.1: script(conn, rfile)
+    runs for each connection (in a thread); what it saw goes into self.seen"""
+
+    def __init__(self, script, conns=1):
+        self.script, self.seen = script, []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._run, args=(conns,), daemon=True)
+        self.thread.start()
+
+    def _run(self, conns):
+        for _ in range(conns):
+            conn, _ = self.sock.accept()
+            conn.settimeout(60)
+            try:
+                self.script(self, conn, conn.makefile("rb"))
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def stop(self):
+        self.sock.close()
+        self.thread.join(5)
+
+
+def dialogue(fake, conn, rfile, ehlo=b"250-fake\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 1000000\r\n",
+             data_reply=b"250 2.0.0 taken\r\n", rcpt_reply=lambda rcpt: b"250 2.1.5 ok\r\n", after_data=None):
+    """a well-behaved server recording every command and the DATA bytes"""
+    conn.sendall(b"220 fake ESMTP\r\n")
+    while True:
+        line = rfile.readline()
+        if not line:
+            return
+        fake.seen.append(line)
+        cmd = line[:4].upper()
+        if cmd in (b"EHLO", b"LHLO"):
+            conn.sendall(ehlo)
+        elif cmd == b"MAIL":
+            conn.sendall(b"250 2.1.0 ok\r\n")
+        elif cmd == b"RCPT":
+            conn.sendall(rcpt_reply(line))
+        elif cmd == b"DATA":
+            conn.sendall(b"354 go ahead\r\n")
+            data = b""
+            while not data.endswith(b"\r\n.\r\n"):
+                chunk = rfile.readline()
+                if not chunk:
+                    return
+                data += chunk
+            fake.seen.append(data)
+            conn.sendall(after_data(fake) if after_data else data_reply)
+        elif cmd == b"RSET":
+            conn.sendall(b"250 2.0.0 ok\r\n")
+        elif cmd == b"QUIT":
+            conn.sendall(b"221 2.0.0 bye\r\n")
+            return
+        else:
+            conn.sendall(b"502 5.5.2 what\r\n")
+
+
+def test_wire_bytes_crlf_dot_stuffing_and_8bitmime():
+    """LF lines go out as CRLF, a leading dot doubled, a last line without
+    LF ended; SIZE= counts the CRLF bytes; BODY=8BITMIME for 8-bit bytes;
+    a second transaction on the same connection"""
+    fake = Fake(dialogue)
+    msg = b"Subject: caf\xc3\xa9\n\n.hidden\n..two\nmiddle\n.\nlast"
+    try:
+        out, _ = send(["--prepend", "Received: by us\n", "--twice", "127.0.0.1", fake.port, "me.test",
+                       "a@x.test", "b@y.test"], msg)
+    finally:
+        fake.stop()
+    assert out == ["d 250 2.0.0 taken", "more yes", "d 250 2.0.0 taken", "more yes", "proto ESMTP verified no"], out
+    wire = b"Received: by us\r\nSubject: caf\xc3\xa9\r\n\r\n..hidden\r\n...two\r\nmiddle\r\n..\r\nlast\r\n.\r\n"
+    size = len(wire) - len(b".\r\n") - wire.count(b"\n..")     # the stuffed dots and the end not counted
+    assert fake.seen[0] == b"EHLO me.test\r\n"
+    assert fake.seen[1] == b"MAIL FROM:<a@x.test> SIZE=%d BODY=8BITMIME\r\n" % size, fake.seen[1]
+    assert fake.seen[2:5] == [b"RCPT TO:<b@y.test>\r\n", b"DATA\r\n", wire], fake.seen
+    assert fake.seen[5:9] == [b"MAIL FROM:<a@x.test> SIZE=%d BODY=8BITMIME\r\n" % size,
+                              b"RCPT TO:<b@y.test>\r\n", b"DATA\r\n", wire], fake.seen
+    assert fake.seen[9] == b"QUIT\r\n"
+
+
+def test_lmtp_reply_per_recipient_after_data():
+    """LMTP: LHLO, and after the dot one reply per accepted recipient, in
+    order; a recipient refused at RCPT gets no reply after the dot"""
+    replies = [b"250 2.0.0 <a> saved\r\n", b"452 4.2.2 <c> over quota\r\n", b"552 5.2.2 <d> mailbox full\r\n"]
+    fake = Fake(lambda f, c, r: dialogue(
+        f, c, r, ehlo=b"250-lmtp\r\n250 PIPELINING\r\n",
+        rcpt_reply=lambda l: b"550 5.1.1 no such user\r\n" if b"<b@" in l else b"250 2.1.5 ok\r\n",
+        after_data=lambda _: b"".join(replies)))
+    try:
+        out, _ = send(["--lmtp", "127.0.0.1", fake.port, "me.test", "s@x.test",
+                       "a@h.test", "b@h.test", "c@h.test", "d@h.test"])
+    finally:
+        fake.stop()
+    assert out == ["d 250 2.0.0 <a> saved", "b 550 5.1.1 no such user", "p 452 4.2.2 <c> over quota",
+                   "b 552 5.2.2 <d> mailbox full", "more yes", "proto LMTP verified no"], out
+    assert fake.seen[0] == b"LHLO me.test\r\n"
+
+
+def test_multiline_reply_joined_and_control_bytes_replaced():
+    fake = Fake(lambda f, c, r: dialogue(
+        f, c, r, data_reply=b"250-2.0.0 first\r\n250-2.0.0 with\x1b[31m escape\r\n250 2.0.0 and\ttab\r\n"))
+    try:
+        out, _ = send(["127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"])
+    finally:
+        fake.stop()
+    assert out[0] == "d 250 2.0.0 first 2.0.0 with?[31m escape 2.0.0 and?tab", out
+
+
+def test_utf8_address_to_a_server_without_smtputf8_is_a_bounce():
+    fake = Fake(dialogue)
+    try:
+        out, _ = send(["127.0.0.1", fake.port, "me.test", "s@x.test", "j\u00fcrgen@h.test", "plain@h.test"])
+    finally:
+        fake.stop()
+    reply = "553 5.6.7 127.0.0.1 does not support SMTPUTF8, which a UTF-8 address needs"
+    assert out == ["b " + reply, "b " + reply, "more yes", "proto ESMTP verified no"], out
+    assert not any(l.startswith(b"MAIL") for l in fake.seen), fake.seen
+
+
+def test_utf8_address_with_smtputf8_says_so():
+    fake = Fake(lambda f, c, r: dialogue(f, c, r, ehlo=b"250-fake\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n"))
+    try:
+        out, _ = send(["127.0.0.1", fake.port, "me.test", "s@x.test", "j\u00fcrgen@h.test"])
+    finally:
+        fake.stop()
+    assert out[0] == "d 250 2.0.0 taken", out
+    assert fake.seen[1] == b"MAIL FROM:<s@x.test> SMTPUTF8\r\n", fake.seen
+
+
+def test_helo_when_ehlo_is_refused_and_no_pipelining():
+    def script(f, c, r):
+        c.sendall(b"220 old\r\n")
+        f.seen.append(r.readline())
+        c.sendall(b"500 5.5.1 EHLO? never heard of it\r\n")
+        dialogue_after_greeting(f, c, r)
+
+    def dialogue_after_greeting(f, c, r):
+        for want, reply in ((b"HELO", b"250 old\r\n"), (b"MAIL", b"250 ok\r\n"), (b"RCPT", b"250 ok\r\n")):
+            line = r.readline()
+            f.seen.append(line)
+            assert line.startswith(want), line
+            c.sendall(reply)
+        line = r.readline()                       # no pipelining: DATA only after RCPT's reply
+        f.seen.append(line)
+        c.sendall(b"354 go\r\n")
+        while r.readline() != b".\r\n":
+            pass
+        c.sendall(b"250 ok\r\n")
+        f.seen.append(r.readline())
+        c.sendall(b"221 bye\r\n")
+
+    fake = Fake(script)
+    try:
+        out, _ = send(["127.0.0.1", fake.port, "me.test", "", "a@h.test"], b"\xff 8bit but no 8BITMIME\n")
+    finally:
+        fake.stop()
+    assert out == ["d 250 ok", "more yes", "proto SMTP verified no"], out
+    assert fake.seen == [b"EHLO me.test\r\n", b"HELO me.test\r\n", b"MAIL FROM:<>\r\n", b"RCPT TO:<a@h.test>\r\n",
+                         b"DATA\r\n", b"QUIT\r\n"], fake.seen
+
+
+# ---- hostile servers: temporary failure, no hang, bounded memory ----
+
+def test_garbage_reply_is_a_temporary_failure():
+    def script(f, c, r):
+        c.sendall(b"220 ok\r\n")
+        r.readline()
+        c.sendall(b"250 fine\r\n")
+        r.readline()
+        c.sendall(b"hello there, no code\r\n")
+        time.sleep(1)
+    fake = Fake(script)
+    try:
+        out, _ = send(["127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test", "b@h.test"])
+    finally:
+        fake.stop()
+    why = "p 421 4.4.2 127.0.0.1 sent something that is not an SMTP reply"
+    assert out == [why, why, "more no", "proto ESMTP verified no"], out
+
+
+def test_garbage_greeting_and_mixed_codes():
+    for greeting in (b"2x0 hi\r\n", b"220-one\r\n554 two\r\n", b"\x00\x01\x02\r\n"):
+        def script(f, c, r, g=greeting):
+            c.sendall(g)
+            time.sleep(0.5)
+        fake = Fake(script)
+        try:
+            out, _ = send(["127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"])
+        finally:
+            fake.stop()
+        assert out == ["p 421 4.4.2 127.0.0.1 sent something that is not an SMTP reply",
+                       "proto none verified no"], (greeting, out)
+
+
+def test_5xx_greeting_is_permanent_4xx_temporary():
+    for greeting, state in ((b"554 5.7.1 go away\r\n", "b"), (b"421 4.3.2 busy\r\n", "p")):
+        fake = Fake(lambda f, c, r, g=greeting: c.sendall(g))
+        try:
+            out, _ = send(["127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"])
+        finally:
+            fake.stop()
+        assert out == [f"{state} {greeting.decode().strip()}", "proto none verified no"], out
+
+
+def test_100kb_reply_line_is_refused_in_bounded_memory():
+    def script(f, c, r):
+        c.sendall(b"220 ok\r\n")
+        r.readline()
+        c.sendall(b"250-" + b"A" * 100000 + b"\r\n250 ok\r\n")
+        time.sleep(1)
+    fake = Fake(script)
+    try:
+        out, _ = send(["127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"])
+    finally:
+        fake.stop()
+    assert out == ["p 421 4.4.2 127.0.0.1 sent something that is not an SMTP reply", "proto none verified no"], out
+
+
+def test_endless_multiline_reply_is_refused():
+    def script(f, c, r):
+        c.sendall(b"220 ok\r\n")
+        r.readline()
+        for _ in range(1000):
+            c.sendall(b"250-more\r\n")
+        time.sleep(1)
+    fake = Fake(script)
+    try:
+        out, _ = send(["127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"])
+    finally:
+        fake.stop()
+    assert out == ["p 421 4.4.2 127.0.0.1 sent something that is not an SMTP reply", "proto none verified no"], out
+
+
+def test_silent_server_times_out():
+    stop = threading.Event()
+
+    def script(f, c, r):
+        c.sendall(b"220 ok\r\n")
+        r.readline()
+        c.sendall(b"250 ok\r\n")
+        r.readline()                                # MAIL, then silence
+        stop.wait(30)
+    fake = Fake(script)
+    try:
+        out, took = send(["--timeout", "2", "127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"])
+    finally:
+        stop.set()
+        fake.stop()
+    assert out == ["p 421 4.4.2 127.0.0.1 timed out waiting for a reply", "more no",
+                   "proto ESMTP verified no"], out
+    assert took < 20, took
+
+
+def test_trickling_reply_hits_the_reply_deadline():
+    stop = threading.Event()
+
+    def script(f, c, r):
+        c.sendall(b"220 ok\r\n")
+        r.readline()
+        for _ in range(30):                         # a byte a second: each read is in time, the reply never
+            if stop.wait(1):
+                return
+            c.sendall(b"2")
+    fake = Fake(script)
+    try:
+        out, took = send(["--timeout", "3", "127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"])
+    finally:
+        stop.set()
+        fake.stop()
+    assert out == ["p 421 4.4.2 127.0.0.1 timed out waiting for a reply", "proto none verified no"], out
+    assert took < 20, took
+
+
+def test_server_closing_mid_data():
+    def script(f, c, r):
+        c.sendall(b"220 ok\r\n")
+        r.readline()
+        c.sendall(b"250-x\r\n250 PIPELINING\r\n")
+        for _ in range(3):
+            r.readline()
+        c.sendall(b"250 ok\r\n250 ok\r\n354 go\r\n")
+        r.read(10000)
+        c.shutdown(socket.SHUT_RDWR)
+    fake = Fake(script)
+    big = b"".join(b"line %d of a long message\n" % i for i in range(200000))
+    try:
+        out, took = send(["--timeout", "10", "127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"], big)
+    finally:
+        fake.stop()
+    assert len(out) == 3 and out[0] in ("p 421 4.4.2 127.0.0.1 closed the connection",
+                                        "p 421 4.4.2 127.0.0.1 timed out"), out
+    assert out[1:] == ["more no", "proto ESMTP verified no"], out
+
+
+def test_connection_refused():
+    port = free_port()
+    out, _ = send(["127.0.0.1", port, "me.test", "s@x.test", "a@h.test"])
+    assert out == ["p 421 4.4.1 connection refused by 127.0.0.1", "proto none verified no"], out
+
+
+# ---- smtp-sink ----
+
+class Sink:
+    def __init__(self, *opts):
+        self.dir = tempfile.mkdtemp(prefix="mxgate-sink-")
+        os.chmod(self.dir, 0o777)
+        self.port = free_port()
+        self.proc = subprocess.Popen(["smtp-sink", "-u", "nobody", "-d", self.dir + "/%M%S."] + list(opts) +
+                                     [f"127.0.0.1:{self.port}", "100"], start_new_session=True)
+        wait_for(self._up, what="smtp-sink")
+
+    def _up(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 1).close()
+            return True
+        except OSError:
+            return False
+
+    def files(self):
+        out = []
+        for f in sorted(os.listdir(self.dir)):
+            with open(os.path.join(self.dir, f), "rb") as fh:
+                out.append(fh.read())
+        return out
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_smtp_sink_receives_the_message_dot_stuffing_undone():
+    sink = Sink()
+    msg = b"Subject: sink\n\n.starts with a dot\n..two dots\n.\nno newline at the end"
+    try:
+        out, _ = send(["--twice", "127.0.0.1", sink.port, "me.test", "s@x.test", "a@h.test", "b@h.test"], msg)
+        wait_for(lambda: len(sink.files()) == 2, what="two files from smtp-sink")
+        files = sink.files()
+    finally:
+        sink.stop()
+    assert out == ["d 250 2.0.0 Ok"] * 2 + ["more yes"] + ["d 250 2.0.0 Ok"] * 2 + ["more yes",
+                                                                                  "proto ESMTP verified no"], out
+    for f in files:
+        head, _, body = f.partition(b"Subject: sink\n")
+        assert b"X-Mail-Args: <s@x.test>\n" in head and head.count(b"X-Rcpt-Args:") == 2, head
+        # smtp-sink stores LF lines and an empty line after the message
+        assert body == b"\n.starts with a dot\n..two dots\n.\nno newline at the end\n\n", body
+
+
+def test_smtp_sink_refusals():
+    """-f RCPT: 5xx to every RCPT (DATA is then refused as well); -r RCPT:
+    4xx; -Q RCPT: 421 and a hang-up; -q DATA: a hang-up after DATA"""
+    gone = "p 421 4.4.2 127.0.0.1 closed the connection"
+    cases = (("-f", "RCPT", ["b 500 5.3.0 Error: command failed"] * 2, "yes"),
+             ("-r", "RCPT", ["p 450 4.3.0 Error: command failed"] * 2, "yes"),
+             ("-Q", "RCPT", ["p 421 4.0.0 Server closing connection", gone], "no"),
+             ("-q", "DATA", [gone, gone], "no"))
+    for opt, cmd, want, more in cases:
+        sink = Sink(opt, cmd)
+        try:
+            out, _ = send(["127.0.0.1", sink.port, "me.test", "s@x.test", "a@h.test", "b@h.test"])
+        finally:
+            sink.stop()
+        assert out == want + ["more " + more, "proto ESMTP verified no"], (opt, out)
