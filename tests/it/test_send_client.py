@@ -395,3 +395,159 @@ def test_smtp_sink_refusals():
         finally:
             sink.stop()
         assert out == want + ["more " + more, "proto ESMTP verified no"], (opt, out)
+
+
+# ---- a private Postfix: per-recipient replies, SIZE, STARTTLS ----
+
+def make_cert(dirname, name):
+    """a test CA (ca.pem) and a certificate for name it signed (cert.pem, key.pem)"""
+    def run(*a):
+        subprocess.run(a, cwd=dirname, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("openssl", "req", "-x509", *ec, "-days", "2", "-subj", "/CN=mxgate test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("openssl", "req", *ec, "-subj", "/CN=" + name, "-keyout", "key.pem", "-out", "cert.csr")
+    with open(os.path.join(dirname, "ext.cnf"), "w") as fh:
+        fh.write(f"subjectAltName=DNS:{name}\n")
+    run("openssl", "x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "ext.cnf", "-out", "cert.pem")
+    os.chmod(os.path.join(dirname, "key.pem"), 0o644)
+
+
+class Postfix:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mxgate-postfix-")
+        self.port = free_port()
+        make_cert(self.dir, "mx.dest.test")
+        subprocess.run(["sh", os.path.join(HERE, "postfix_dest.sh"), "start", self.dir, str(self.port)],
+                       check=True, timeout=60)
+
+    def log(self):
+        with open(os.path.join(self.dir, "maillog"), "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+
+    def stop(self):
+        try:
+            with open(os.path.join(self.dir, "spool", "pid", "master.pid")) as fh:
+                master = int(fh.read().strip())
+        except (OSError, ValueError):
+            master = None
+        subprocess.run(["sh", os.path.join(HERE, "postfix_dest.sh"), "stop", self.dir, str(self.port)], timeout=60)
+        if master:
+            wait_for(lambda: not os.path.exists(f"/proc/{master}"), 30, what="postfix to stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_postfix_recipients_size_and_starttls():
+    pf = Postfix()
+    ca = os.path.join(pf.dir, "ca.pem")
+    base = ["127.0.0.1", pf.port, "me.test", "s@x.test"]
+    try:
+        # per-recipient outcomes in one transaction
+        out, _ = send(["--tls", "none"] + base + ["ok@dest.test", "soft@dest.test", "hard@dest.test"])
+        assert out[0].startswith("d 250 2.0.0 Ok: queued as "), out
+        assert out[1:] == ["p 450 4.2.1 <soft@dest.test>: Recipient address rejected: soft is away, try later",
+                           "b 550 5.1.1 <hard@dest.test>: Recipient address rejected: hard is no user here",
+                           "more yes", "proto ESMTP verified no"], out
+        # SIZE 20000: refused before MAIL, on a connection that can go on
+        out, _ = send(["--tls", "none"] + base + ["ok@dest.test"], b"Subject: big\n\n" + b"x" * 30000 + b"\n")
+        assert out == ["b 552 5.3.4 message of 30018 bytes is bigger than the 20000 bytes 127.0.0.1 takes",
+                       "more yes", "proto ESMTP verified no"], out
+        wait_for(lambda: " ehlo=1 quit=1 commands=2" in pf.log(), what="a session without MAIL")
+        # STARTTLS, the certificate verified for its name with the test CA
+        out, _ = send(["--tls", "may", "--ca", ca, "--name", "mx.dest.test"] + base + ["ok@dest.test"])
+        assert out[0].startswith("d 250 2.0.0 Ok: queued as ") and out[1:] == ["more yes", "proto ESMTPS verified yes"], out
+        out, _ = send(["--tls", "verify", "--ca", ca, "--name", "mx.dest.test"] + base + ["ok@dest.test"])
+        assert out[0].startswith("d 250 2.0.0 Ok: queued as ") and out[1:] == ["more yes", "proto ESMTPS verified yes"], out
+        # the wrong name, or a CA we do not know: delivered under may, not under verify
+        for extra, why in ((["--ca", ca, "--name", "other.test"], "hostname mismatch"),
+                           (["--name", "mx.dest.test"], "unable to get local issuer certificate")):
+            out, _ = send(["--tls", "may"] + extra + base + ["ok@dest.test"])
+            assert out[0].startswith("d 250 2.0.0 Ok: queued as ") and out[1:] == ["more yes", "proto ESMTPS verified no"], out
+            out, _ = send(["--tls", "verify"] + extra + base + ["ok@dest.test"])
+            name = extra[extra.index("--name") + 1]
+            assert out == [f"p 421 4.7.5 the TLS certificate of {name} did not verify: {why}",
+                           "proto none verified no"], out
+    finally:
+        pf.stop()
+
+
+# ---- Dovecot LMTP: the mail store ----
+
+class Dovecot:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mxgate-dovecot-")
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        for d in ("run", "state", "mail"):
+            os.makedirs(os.path.join(self.dir, d))
+        nobody = pwd.getpwnam("nobody")
+        os.chown(os.path.join(self.dir, "mail"), nobody.pw_uid, nobody.pw_gid)
+        self.conf = os.path.join(self.dir, "dovecot.conf")
+        d = self.dir
+        with open(self.conf, "w") as fh:
+            fh.write(f"""base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+mail_location = maildir:{d}/mail/%n/Maildir
+first_valid_uid = 0
+passdb {{
+  driver = static
+  args = nopassword=y
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={d}/mail/%n
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+""")
+        subprocess.run(["dovecot", "-c", self.conf], check=True, timeout=30)
+        self.socket = os.path.join(self.dir, "run", "lmtp")
+        wait_for(lambda: os.path.exists(self.socket), what="dovecot's lmtp socket")
+
+    def delivered(self, user):
+        new = os.path.join(self.dir, "mail", user, "Maildir", "new")
+        if not os.path.isdir(new):
+            return []
+        out = []
+        for f in sorted(os.listdir(new)):
+            with open(os.path.join(new, f), "rb") as fh:
+                out.append(fh.read())
+        return out
+
+    def stop(self):
+        subprocess.run(["doveadm", "-c", self.conf, "stop"], timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_dovecot_lmtp_over_tcp_and_unix_socket():
+    dc = Dovecot()
+    msg = b"Subject: to the store\n\n.dot\nbody\n"
+    try:
+        out, _ = send(["--lmtp", "--tls", "none", "127.0.0.1", dc.port, "me.test", "s@x.test",
+                       "alice@store.test", "bob@store.test"], msg)
+        assert [l[:2] for l in out[:2]] == ["d ", "d "] and all(" 2.0.0 <" in l and " Saved" in l for l in out[:2]), out
+        assert "<alice@store.test>" in out[0] and "<bob@store.test>" in out[1], out
+        assert out[2:] == ["more yes", "proto LMTP verified no"], out
+        out, _ = send(["--lmtp", "--unix", dc.socket, "--twice", "-", 0, "me.test", "s@x.test", "carol@store.test"], msg)
+        assert out[0].startswith("d 250 2.0.0 <carol@store.test> ") and out[0].endswith(" Saved"), out
+        assert out[2].startswith("d 250 2.0.0 <carol@store.test> "), out
+        assert out[1] == out[3] == "more yes" and out[4] == "proto LMTP verified no", out
+        for user, n in (("alice", 1), ("bob", 1), ("carol", 2)):
+            got = dc.delivered(user)
+            assert len(got) == n, (user, got)
+            for m in got:
+                assert m.endswith(b"Subject: to the store\n\n.dot\nbody\n"), m
+    finally:
+        dc.stop()
