@@ -551,3 +551,35 @@ def test_dovecot_lmtp_over_tcp_and_unix_socket():
                 assert m.endswith(b"Subject: to the store\n\n.dot\nbody\n"), m
     finally:
         dc.stop()
+
+
+# ---- AUTH to a smarthost: mxgate-smtpd with mxgate-authuser ----
+
+def test_auth_plain_over_tls_to_mxgate_smtpd():
+    home = Home()
+    certs = tempfile.mkdtemp(prefix="mxgate-certs-")
+    make_cert(certs, "mx.example.test")
+    with open(os.path.join(certs, "key.pem")) as k, open(os.path.join(certs, "cert.pem")) as c:
+        home.write("servercert.pem", k.read() + c.read(), mode=0o600)
+    hashed = subprocess.run([prog("mxgate-authuser"), "--hash"], input="alice-pw\n", capture_output=True,
+                            text=True, check=True).stdout.strip()
+    home.write("users", f"alice:{hashed}:x:::{home.dir}:\n", mode=0o600)
+    srv = smtpd(home, env={"SMTPAUTH": "", "AUTHDELAY": "0"}, args=[prog("mxgate-authuser"), "/bin/true"])
+    ca = os.path.join(certs, "ca.pem")
+    tls = ["--tls", "verify", "--ca", ca, "--name", "mx.example.test"]
+    base = ["127.0.0.1", srv.port, "me.test", "alice@example.test", "bob@example.test"]
+    try:
+        out, _ = send(tls + ["--auth", "alice:alice-pw"] + base, b"Subject: via the smarthost\n\nhi\n")
+        assert out[0].startswith("d 250 ") and out[1:] == ["more yes", "proto ESMTPSA verified yes"], out
+        srv.wait_line("Accept::AUTH::plain")
+        assert any(m.endswith(b"Subject: via the smarthost\n\nhi\n") for m in home.delivered("bob"))
+        out, _ = send(tls + ["--auth", "alice:wrong"] + base)
+        assert out == ["p 454 4.7.0 mx.example.test refused our AUTH: 535 5.7.8 Authentication credentials invalid",
+                       "proto none verified no"], out
+        out, _ = send(["--tls", "none", "--auth", "alice:alice-pw"] + base)
+        assert out == ["p 421 4.7.0 AUTH to 127.0.0.1 needs TLS, which is not in use", "proto none verified no"], out
+        assert "alice-pw" not in srv.log()
+    finally:
+        srv.stop()
+        home.cleanup()
+        shutil.rmtree(certs, ignore_errors=True)
