@@ -583,3 +583,75 @@ def test_auth_plain_over_tls_to_mxgate_smtpd():
         srv.stop()
         home.cleanup()
         shutil.rmtree(certs, ignore_errors=True)
+
+
+def test_rset_before_the_next_transaction_after_a_refused_one():
+    """MAIL refused (451): every recipient 'p'; the next transaction on the
+    connection starts with RSET"""
+    mails = []
+
+    def script(f, c, r):
+        c.sendall(b"220 ok\r\n")
+        while True:
+            line = r.readline()
+            if not line:
+                return
+            f.seen.append(line)
+            cmd = line[:4]
+            if cmd == b"EHLO":
+                c.sendall(b"250-x\r\n250 PIPELINING\r\n")
+            elif cmd == b"MAIL":
+                mails.append(line)
+                c.sendall(b"451 4.3.0 not now\r\n" if len(mails) == 1 else b"250 ok\r\n")
+            elif cmd == b"RCPT":
+                c.sendall(b"503 5.5.1 MAIL first\r\n" if len(mails) == 1 else b"250 ok\r\n")
+            elif cmd == b"DATA":
+                if len(mails) == 1:
+                    c.sendall(b"503 5.5.1 no recipients\r\n")
+                    continue
+                c.sendall(b"354 go\r\n")
+                while r.readline() != b".\r\n":
+                    pass
+                c.sendall(b"250 2.0.0 second time lucky\r\n")
+            elif cmd == b"RSET":
+                c.sendall(b"250 reset\r\n")
+            elif cmd == b"QUIT":
+                c.sendall(b"221 bye\r\n")
+                return
+    fake = Fake(script)
+    try:
+        out, _ = send(["--twice", "127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test", "b@h.test"])
+    finally:
+        fake.stop()
+    assert out == ["p 451 4.3.0 not now"] * 2 + ["more yes"] + ["d 250 2.0.0 second time lucky"] * 2 + \
+        ["more yes", "proto ESMTP verified no"], out
+    assert fake.seen[5] == b"RSET\r\n" and fake.seen[6].startswith(b"MAIL"), fake.seen
+
+
+def test_tls_required_without_starttls_and_failed_handshake_under_may():
+    """verify: a hop without STARTTLS is a temporary failure; may: a
+    handshake that fails is retried once on a new connection without TLS"""
+    fake = Fake(dialogue)
+    try:
+        out, _ = send(["--tls", "verify", "127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"])
+    finally:
+        fake.stop()
+    assert out == ["p 421 4.7.0 TLS is required for 127.0.0.1, which does not offer STARTTLS",
+                   "proto none verified no"], out
+
+    def broken_tls(f, c, r):
+        c.sendall(b"220 ok\r\n")
+        f.seen.append(r.readline())
+        c.sendall(b"250-x\r\n250 STARTTLS\r\n")
+        f.seen.append(r.readline())
+        c.sendall(b"220 go ahead\r\n")
+        c.sendall(b"this is no TLS server hello\r\n" * 10)
+        time.sleep(0.5)
+    scripts = iter([broken_tls, dialogue])
+    fake = Fake(lambda f, c, r: next(scripts)(f, c, r), conns=2)
+    try:
+        out, _ = send(["--tls", "may", "127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test"])
+    finally:
+        fake.stop()
+    assert out == ["d 250 2.0.0 taken", "more yes", "proto ESMTP verified no"], out
+    assert fake.seen[:3] == [b"EHLO me.test\r\n", b"STARTTLS\r\n", b"EHLO me.test\r\n"], fake.seen
