@@ -346,15 +346,16 @@ static bool authenticate(struct smtp_conn *c, char *state, char *why, size_t cap
   return false;
 }
 
-static struct smtp_conn *open_once(const struct hop *h, const char *helo, int timeout_s,
+/* the session on fd (connected, or -1: connect to the hop now) */
+static struct smtp_conn *open_once(const struct hop *h, int fd, const char *helo, int timeout_s,
                                    char *state, char *why, size_t cap, bool *retry_plain)
 {
   struct smtp_conn *c = calloc(1, sizeof *c);
-  if (!c) { *state = 'p'; snprintf(why, cap, "421 4.3.0 out of memory"); return NULL; }
+  if (!c) { *state = 'p'; snprintf(why, cap, "421 4.3.0 out of memory"); if (fd >= 0) close(fd); return NULL; }
   c->hop = *h;
   c->timeout = timeout_s > 0 ? timeout_s : 300;
   c->line = (str)STR_INIT(REPLY_LINE_MAX + 3);
-  c->fd = hop_connect(h);
+  c->fd = fd >= 0 ? fd : hop_connect(h);
   if (c->fd < 0) {
     *state = 'p';
     if (errno == ECONNREFUSED) snprintf(why, cap, "421 4.4.1 connection refused by %s", hop_where(h));
@@ -372,15 +373,23 @@ static struct smtp_conn *open_once(const struct hop *h, const char *helo, int ti
   return NULL;
 }
 
+struct smtp_conn *smtp_open_fd(int fd, const struct hop *h, const char *helo, int timeout_s,
+                               char *state, char *why, size_t cap)
+{
+  bool retry_plain = false;
+  signal(SIGPIPE, SIG_IGN);
+  return open_once(h, fd, helo, timeout_s, state, why, cap, &retry_plain);
+}
+
 struct smtp_conn *smtp_open(const struct hop *h, const char *helo, int timeout_s, char *state, char *why, size_t cap)
 {
   bool retry_plain = false;
   signal(SIGPIPE, SIG_IGN);            /* a peer gone mid-write is an error return, not a death */
-  struct smtp_conn *c = open_once(h, helo, timeout_s, state, why, cap, &retry_plain);
+  struct smtp_conn *c = open_once(h, -1, helo, timeout_s, state, why, cap, &retry_plain);
   if (!c && retry_plain && !h->auth_user[0]) {
     struct hop plain = *h;             /* TLS may: a failed handshake, so once more without it */
     plain.tls = HOP_TLS_NONE;
-    c = open_once(&plain, helo, timeout_s, state, why, cap, &retry_plain);
+    c = open_once(&plain, -1, helo, timeout_s, state, why, cap, &retry_plain);
     if (c) c->hop.tls = h->tls;
   }
   return c;

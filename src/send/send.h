@@ -62,6 +62,10 @@ struct smtp_conn;               /* opaque */
  * own 5xx greeting) say why, for every recipient of the transaction */
 #define TIMEOUT_CONNECT_S 30
 struct smtp_conn *smtp_open(const struct hop *h, const char *helo, int timeout_s, char *state, char *why, size_t cap);
+/* the same over a socket the caller has connected (fd is the connection's
+ * from then on, closed by smtp_close or on failure); no plain retry after
+ * a failed TLS handshake. The fuzz harness drives the client this way */
+struct smtp_conn *smtp_open_fd(int fd, const struct hop *h, const char *helo, int timeout_s, char *state, char *why, size_t cap);
 /* one transaction (MAIL, RCPT..., DATA; pipelined when offered); every
  * recipient gets its outcome in out[0..m->nrcpt). A message bigger than
  * the server's SIZE, or an address with UTF-8 to a server without
