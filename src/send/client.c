@@ -131,6 +131,7 @@ static void read_reply(struct smtp_conn *c, struct reply *r, bool ehlo)
   for (int n = 0;; n++) {
     int got = io_getline(&c->in, &c->line, REPLY_LINE_MAX, &toolong);
     if (got <= 0) {
+      c->in.deadline_ms = 0;
       reply_fail(c, r, got < 0 && errno == ETIMEDOUT ? "timed out waiting for a reply"
                                                      : "closed the connection");
       return;
@@ -138,6 +139,7 @@ static void read_reply(struct smtp_conn *c, struct reply *r, bool ehlo)
     int code;
     if (toolong || n >= REPLY_LINES_MAX || !reply_code_of(c->line.s, c->line.len, &code) ||
         (n && code != first)) {
+      c->in.deadline_ms = 0;
       reply_fail(c, r, "sent something that is not an SMTP reply");
       return;
     }
@@ -513,6 +515,27 @@ static void take_envelope_reply(struct smtp_conn *c, const struct outgoing *m, s
   if (o->state == 'a') e->accepted++;
 }
 
+/* without PIPELINING, nothing is sent that cannot succeed: no RCPT after
+ * a refused MAIL, no DATA without a recipient */
+static bool worth_sending(const struct outgoing *m, const struct envelope_run *e, size_t k)
+{
+  if (k == 0) return true;
+  if (k <= m->nrcpt) return e->mail.code >= 200 && e->mail.code < 300;
+  return e->accepted > 0;
+}
+
+/* the recipients not asked for take MAIL's refusal; DATA is not sent */
+static void skip_rest(const struct outgoing *m, struct rcpt_outcome *out, struct envelope_run *e)
+{
+  for (size_t i = e->sent ? e->sent - 1 : 0; i < m->nrcpt; i++) {
+    out[i].state = state_of(e->mail.code);
+    snprintf(out[i].reply, sizeof out[i].reply, "%s", e->mail.text);
+  }
+  e->data.code = 0;
+  e->data.text[0] = 0;
+  e->sent = e->read = m->nrcpt + 2;
+}
+
 /* MAIL, RCPT..., DATA: the replies in e; false when the connection failed */
 static bool envelope(struct smtp_conn *c, const struct outgoing *m, struct rcpt_outcome *out,
                      struct envelope_run *e, const char *params)
@@ -520,6 +543,7 @@ static bool envelope(struct smtp_conn *c, const struct outgoing *m, struct rcpt_
   size_t total = m->nrcpt + 2, group = c->pipelining ? PIPELINE_MAX : 1;
   while (e->read < total) {
     while (e->sent < total && e->sent - e->read < group) {
+      if (!c->pipelining && !worth_sending(m, e, e->sent)) { skip_rest(m, out, e); return true; }
       if (!put_envelope_cmd(c, m, e->sent, params)) return false;
       e->sent++;
     }

@@ -655,3 +655,39 @@ def test_tls_required_without_starttls_and_failed_handshake_under_may():
         fake.stop()
     assert out == ["d 250 2.0.0 taken", "more yes", "proto ESMTP verified no"], out
     assert fake.seen[:3] == [b"EHLO me.test\r\n", b"STARTTLS\r\n", b"EHLO me.test\r\n"], fake.seen
+
+
+def test_without_pipelining_nothing_is_sent_that_cannot_succeed():
+    """no RCPT after a refused MAIL; no DATA when every RCPT was refused"""
+    def script(f, c, r):
+        c.sendall(b"220 ok\r\n")
+        mails = 0
+        while True:
+            line = r.readline()
+            if not line:
+                return
+            f.seen.append(line)
+            cmd = line[:4]
+            if cmd == b"EHLO":
+                c.sendall(b"250 plain\r\n")
+            elif cmd == b"MAIL":
+                mails += 1
+                c.sendall(b"553 5.1.8 bad sender\r\n" if mails == 1 else b"250 ok\r\n")
+            elif cmd == b"RCPT":
+                c.sendall(b"550 5.1.1 nobody\r\n")
+            elif cmd == b"RSET":
+                c.sendall(b"250 ok\r\n")
+            elif cmd == b"QUIT":
+                c.sendall(b"221 bye\r\n")
+                return
+            else:
+                c.sendall(b"500 5.5.1 unexpected\r\n")
+    fake = Fake(script)
+    try:
+        out, _ = send(["--twice", "127.0.0.1", fake.port, "me.test", "s@x.test", "a@h.test", "b@h.test"])
+    finally:
+        fake.stop()
+    assert out == ["b 553 5.1.8 bad sender"] * 2 + ["more yes"] + ["b 550 5.1.1 nobody"] * 2 + \
+        ["more yes", "proto ESMTP verified no"], out
+    assert fake.seen == [b"EHLO me.test\r\n", b"MAIL FROM:<s@x.test>\r\n", b"RSET\r\n", b"MAIL FROM:<s@x.test>\r\n",
+                         b"RCPT TO:<a@h.test>\r\n", b"RCPT TO:<b@h.test>\r\n", b"QUIT\r\n"], fake.seen
