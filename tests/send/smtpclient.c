@@ -96,6 +96,7 @@ int main(int argc, char **argv)
   if (!c) {
     for (size_t k = 0; k < m.nrcpt; k++) printf("%c %s\n", state, why);
     printf("proto none verified no\n");
+    free(out);
     return 0;
   }
   for (int t = 0; t < times; t++) {
