@@ -480,6 +480,9 @@ def test_postfix_recipients_size_and_starttls():
         assert out[1:] == ["p 450 4.2.1 <soft@dest.test>: Recipient address rejected: soft is away, try later",
                            "b 550 5.1.1 <hard@dest.test>: Recipient address rejected: hard is no user here",
                            "more yes", "proto ESMTP verified no"], out
+        # a UTF-8 address to Postfix, which offers SMTPUTF8
+        out, _ = send(["--tls", "none"] + base + ["j\u00fcrgen@dest.test"])
+        assert out[0].startswith("d 250 2.0.0 Ok: queued as "), out
         # SIZE 20000: refused before MAIL, on a connection that can go on
         out, _ = send(["--tls", "none"] + base + ["ok@dest.test"], b"Subject: big\n\n" + b"x" * 30000 + b"\n")
         assert out == ["b 552 5.3.4 message of 30018 bytes is bigger than the 20000 bytes 127.0.0.1 takes",
@@ -722,3 +725,50 @@ def test_without_pipelining_nothing_is_sent_that_cannot_succeed():
         ["more yes", "proto ESMTP verified no"], out
     assert fake.seen == [b"EHLO me.test\r\n", b"MAIL FROM:<s@x.test>\r\n", b"RSET\r\n", b"MAIL FROM:<s@x.test>\r\n",
                          b"RCPT TO:<a@h.test>\r\n", b"RCPT TO:<b@h.test>\r\n", b"QUIT\r\n"], fake.seen
+
+
+def test_auth_login_when_plain_is_not_offered():
+    """a smarthost offering only AUTH LOGIN, over STARTTLS (Python's ssl
+    as the server side), certificate verified with the test CA"""
+    import base64, ssl
+    certs = tempfile.mkdtemp(prefix="mxgate-certs-")
+    make_cert(certs, "smarthost.test")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(certs, "cert.pem"), os.path.join(certs, "key.pem"))
+
+    def script(f, c, r):
+        c.sendall(b"220 smarthost\r\n")
+        f.seen.append(r.readline())
+        c.sendall(b"250-smarthost\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n")   # not before TLS
+        f.seen.append(r.readline())
+        c.sendall(b"220 go ahead\r\n")
+        t = ctx.wrap_socket(c, server_side=True)
+        tr = t.makefile("rb")
+        f.seen.append(tr.readline())
+        t.sendall(b"250-smarthost\r\n250-PIPELINING\r\n250 AUTH LOGIN\r\n")
+        for want, reply in ((b"AUTH LOGIN\r\n", b"334 VXNlcm5hbWU6\r\n"),
+                            (base64.b64encode(b"relay-user") + b"\r\n", b"334 UGFzc3dvcmQ6\r\n"),
+                            (base64.b64encode(b"relay:pw") + b"\r\n", b"235 2.7.0 ok\r\n")):
+            line = tr.readline()
+            f.seen.append(line)
+            if line != want:
+                t.sendall(b"535 5.7.8 no\r\n")
+                return
+            t.sendall(reply)
+        for _ in range(3):
+            f.seen.append(tr.readline())
+        t.sendall(b"250 ok\r\n250 ok\r\n354 go\r\n")
+        while tr.readline() != b".\r\n":
+            pass
+        t.sendall(b"250 2.0.0 relayed\r\n")
+        f.seen.append(tr.readline())
+        t.sendall(b"221 bye\r\n")
+    fake = Fake(script)
+    try:
+        out, _ = send(["--tls", "verify", "--ca", os.path.join(certs, "ca.pem"), "--name", "smarthost.test",
+                       "--auth", "relay-user:relay:pw", "127.0.0.1", fake.port, "me.test", "s@x.test", "far@away.test"])
+    finally:
+        fake.stop()
+        shutil.rmtree(certs, ignore_errors=True)
+    assert out == ["d 250 2.0.0 relayed", "more yes", "proto ESMTPSA verified yes"], (out, fake.seen)
+    assert fake.seen[:4] == [b"EHLO me.test\r\n", b"STARTTLS\r\n", b"EHLO me.test\r\n", b"AUTH LOGIN\r\n"], fake.seen
