@@ -613,7 +613,8 @@ bool smtp_send(struct smtp_conn *c, const struct outgoing *m, struct rcpt_outcom
   }
   bool utf8 = has_8bit(m->sender);
   for (size_t i = 0; i < m->nrcpt; i++) utf8 = utf8 || has_8bit(m->rcpt[i]);
-  struct msg_scan s = scan_message(m);
+  struct msg_scan s = { 0, false, true, '\n' };          /* read only when the server would use it */
+  if (c->has_size || c->eightbitmime) s = scan_message(m);
   if (!s.ok) { all_outcomes(m, out, 'p', "451 4.3.0 cannot read the queued message"); return true; }
   if (refuse_early(c, m, out, &s, utf8)) return true;
   char params[96] = "";
