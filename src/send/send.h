@@ -59,7 +59,10 @@ struct smtp_conn;               /* opaque */
  * EHLO is refused; LHLO for LMTP), STARTTLS per h->tls, AUTH when asked.
  * NULL when no transaction can be tried: *state and why (a reply line
  * such as "421 4.4.1 connection refused by 192.0.2.1" or the server's
- * own 5xx greeting) say why, for every recipient of the transaction */
+ * own 5xx greeting) say why, for every recipient of the transaction.
+ * It sets SIGPIPE to be ignored (process-wide): a peer gone mid-write is
+ * then an error return. Under HOP_TLS_MAY a failed handshake is retried
+ * once on a new connection without TLS (not for a hop with AUTH) */
 #define TIMEOUT_CONNECT_S 30
 struct smtp_conn *smtp_open(const struct hop *h, const char *helo, int timeout_s, char *state, char *why, size_t cap);
 /* the same over a socket the caller has connected (fd is the connection's
