@@ -13,6 +13,8 @@ clamav-daemon clamav clamdscan spamd spamc procps clang libclang-rt-14-dev gawk 
 # tests/it/test_install.py: the package check, man -l, systemd-analyze verify
 # and systemd-socket-activate
 PKGS="$PKGS lintian man-db systemd"
+# tests/it/test_send_client.py: Dovecot's LMTP as the mail store mxgate-send hands mail to
+PKGS="$PKGS dovecot-core dovecot-lmtpd"
 # deps.sh build (make build-deps): only what building, installing and running
 # mxgate need, for a server that is not to get the test suite's partners
 if [ "${1:-}" = build ]; then

@@ -49,6 +49,7 @@ struct smtp_conn {
   bool pipelining, eightbitmime, smtputf8, starttls, auth_plain, auth_login;
   bool has_size;
   unsigned long long size_max;  /* 0: no limit said */
+  char fail[sizeof ((struct rcpt_outcome *)0)->reply];   /* why the connection broke */
   str line;
   struct io_out out;
   struct io_in in;
@@ -115,7 +116,8 @@ static void reply_fail(struct smtp_conn *c, struct reply *r, const char *what)
 {
   c->broken = true;
   r->code = 0;
-  snprintf(r->text, sizeof r->text, "421 4.4.2 %s %s", c->hop.name, what);
+  if (!c->fail[0]) snprintf(c->fail, sizeof c->fail, "421 4.4.2 %s %s", c->hop.name, what);
+  snprintf(r->text, sizeof r->text, "%s", c->fail);
 }
 
 /* one whole reply; ehlo: its lines after the first are EHLO keywords.
@@ -129,6 +131,7 @@ static void read_reply(struct smtp_conn *c, struct reply *r, bool ehlo)
   for (int n = 0;; n++) {
     int got = io_getline(&c->in, &c->line, REPLY_LINE_MAX, &toolong);
     if (got <= 0) {
+      c->in.deadline_ms = 0;
       reply_fail(c, r, got < 0 && errno == ETIMEDOUT ? "timed out waiting for a reply"
                                                      : "closed the connection");
       return;
@@ -136,6 +139,7 @@ static void read_reply(struct smtp_conn *c, struct reply *r, bool ehlo)
     int code;
     if (toolong || n >= REPLY_LINES_MAX || !reply_code_of(c->line.s, c->line.len, &code) ||
         (n && code != first)) {
+      c->in.deadline_ms = 0;
       reply_fail(c, r, "sent something that is not an SMTP reply");
       return;
     }
@@ -344,15 +348,16 @@ static bool authenticate(struct smtp_conn *c, char *state, char *why, size_t cap
   return false;
 }
 
-static struct smtp_conn *open_once(const struct hop *h, const char *helo, int timeout_s,
+/* the session on fd (connected, or -1: connect to the hop now) */
+static struct smtp_conn *open_once(const struct hop *h, int fd, const char *helo, int timeout_s,
                                    char *state, char *why, size_t cap, bool *retry_plain)
 {
   struct smtp_conn *c = calloc(1, sizeof *c);
-  if (!c) { *state = 'p'; snprintf(why, cap, "421 4.3.0 out of memory"); return NULL; }
+  if (!c) { *state = 'p'; snprintf(why, cap, "421 4.3.0 out of memory"); if (fd >= 0) close(fd); return NULL; }
   c->hop = *h;
   c->timeout = timeout_s > 0 ? timeout_s : 300;
   c->line = (str)STR_INIT(REPLY_LINE_MAX + 3);
-  c->fd = hop_connect(h);
+  c->fd = fd >= 0 ? fd : hop_connect(h);
   if (c->fd < 0) {
     *state = 'p';
     if (errno == ECONNREFUSED) snprintf(why, cap, "421 4.4.1 connection refused by %s", hop_where(h));
@@ -370,15 +375,23 @@ static struct smtp_conn *open_once(const struct hop *h, const char *helo, int ti
   return NULL;
 }
 
+struct smtp_conn *smtp_open_fd(int fd, const struct hop *h, const char *helo, int timeout_s,
+                               char *state, char *why, size_t cap)
+{
+  bool retry_plain = false;
+  signal(SIGPIPE, SIG_IGN);
+  return open_once(h, fd, helo, timeout_s, state, why, cap, &retry_plain);
+}
+
 struct smtp_conn *smtp_open(const struct hop *h, const char *helo, int timeout_s, char *state, char *why, size_t cap)
 {
   bool retry_plain = false;
   signal(SIGPIPE, SIG_IGN);            /* a peer gone mid-write is an error return, not a death */
-  struct smtp_conn *c = open_once(h, helo, timeout_s, state, why, cap, &retry_plain);
+  struct smtp_conn *c = open_once(h, -1, helo, timeout_s, state, why, cap, &retry_plain);
   if (!c && retry_plain && !h->auth_user[0]) {
     struct hop plain = *h;             /* TLS may: a failed handshake, so once more without it */
     plain.tls = HOP_TLS_NONE;
-    c = open_once(&plain, helo, timeout_s, state, why, cap, &retry_plain);
+    c = open_once(&plain, -1, helo, timeout_s, state, why, cap, &retry_plain);
     if (c) c->hop.tls = h->tls;
   }
   return c;
@@ -400,6 +413,7 @@ struct msg_scan {
   unsigned long long wire;      /* bytes on the wire: CRLF line ends (the dots not counted) */
   bool eightbit;
   bool ok;
+  char last;                    /* the last byte, to count the CRLF added after a last line without LF */
 };
 
 static void scan_bytes(struct msg_scan *s, const char *p, size_t n)
@@ -409,12 +423,13 @@ static void scan_bytes(struct msg_scan *s, const char *p, size_t n)
     else if ((unsigned char)p[i] >= 0x80) s->eightbit = true;
   }
   s->wire += n;
+  if (n) s->last = p[n - 1];
 }
 
 /* the size and 8-bit-ness of prepend + message, one pass over the file */
 static struct msg_scan scan_message(const struct outgoing *m)
 {
-  struct msg_scan s = { 0, false, true };
+  struct msg_scan s = { 0, false, true, '\n' };
   if (m->prepend) scan_bytes(&s, m->prepend, strlen(m->prepend));
   char *buf = malloc(MSG_CHUNK);
   if (!buf) { s.ok = false; return s; }
@@ -427,6 +442,7 @@ static struct msg_scan scan_message(const struct outgoing *m)
     done += (unsigned long long)r;
   }
   free(buf);
+  if (s.last != '\n') s.wire += 2;
   return s;
 }
 
@@ -499,6 +515,27 @@ static void take_envelope_reply(struct smtp_conn *c, const struct outgoing *m, s
   if (o->state == 'a') e->accepted++;
 }
 
+/* without PIPELINING, nothing is sent that cannot succeed: no RCPT after
+ * a refused MAIL, no DATA without a recipient */
+static bool worth_sending(const struct outgoing *m, const struct envelope_run *e, size_t k)
+{
+  if (k == 0) return true;
+  if (k <= m->nrcpt) return e->mail.code >= 200 && e->mail.code < 300;
+  return e->accepted > 0;
+}
+
+/* the recipients not asked for take MAIL's refusal; DATA is not sent */
+static void skip_rest(const struct outgoing *m, struct rcpt_outcome *out, struct envelope_run *e)
+{
+  for (size_t i = e->sent ? e->sent - 1 : 0; i < m->nrcpt; i++) {
+    out[i].state = state_of(e->mail.code);
+    snprintf(out[i].reply, sizeof out[i].reply, "%s", e->mail.text);
+  }
+  e->data.code = 0;
+  e->data.text[0] = 0;
+  e->sent = e->read = m->nrcpt + 2;
+}
+
 /* MAIL, RCPT..., DATA: the replies in e; false when the connection failed */
 static bool envelope(struct smtp_conn *c, const struct outgoing *m, struct rcpt_outcome *out,
                      struct envelope_run *e, const char *params)
@@ -506,6 +543,7 @@ static bool envelope(struct smtp_conn *c, const struct outgoing *m, struct rcpt_
   size_t total = m->nrcpt + 2, group = c->pipelining ? PIPELINE_MAX : 1;
   while (e->read < total) {
     while (e->sent < total && e->sent - e->read < group) {
+      if (!c->pipelining && !worth_sending(m, e, e->sent)) { skip_rest(m, out, e); return true; }
       if (!put_envelope_cmd(c, m, e->sent, params)) return false;
       e->sent++;
     }
@@ -575,7 +613,8 @@ bool smtp_send(struct smtp_conn *c, const struct outgoing *m, struct rcpt_outcom
   }
   bool utf8 = has_8bit(m->sender);
   for (size_t i = 0; i < m->nrcpt; i++) utf8 = utf8 || has_8bit(m->rcpt[i]);
-  struct msg_scan s = scan_message(m);
+  struct msg_scan s = { 0, false, true, '\n' };          /* read only when the server would use it */
+  if (c->has_size || c->eightbitmime) s = scan_message(m);
   if (!s.ok) { all_outcomes(m, out, 'p', "451 4.3.0 cannot read the queued message"); return true; }
   if (refuse_early(c, m, out, &s, utf8)) return true;
   char params[96] = "";

@@ -59,9 +59,16 @@ struct smtp_conn;               /* opaque */
  * EHLO is refused; LHLO for LMTP), STARTTLS per h->tls, AUTH when asked.
  * NULL when no transaction can be tried: *state and why (a reply line
  * such as "421 4.4.1 connection refused by 192.0.2.1" or the server's
- * own 5xx greeting) say why, for every recipient of the transaction */
+ * own 5xx greeting) say why, for every recipient of the transaction.
+ * It sets SIGPIPE to be ignored (process-wide): a peer gone mid-write is
+ * then an error return. Under HOP_TLS_MAY a failed handshake is retried
+ * once on a new connection without TLS (not for a hop with AUTH) */
 #define TIMEOUT_CONNECT_S 30
 struct smtp_conn *smtp_open(const struct hop *h, const char *helo, int timeout_s, char *state, char *why, size_t cap);
+/* the same over a socket the caller has connected (fd is the connection's
+ * from then on, closed by smtp_close or on failure); no plain retry after
+ * a failed TLS handshake. The fuzz harness drives the client this way */
+struct smtp_conn *smtp_open_fd(int fd, const struct hop *h, const char *helo, int timeout_s, char *state, char *why, size_t cap);
 /* one transaction (MAIL, RCPT..., DATA; pipelined when offered); every
  * recipient gets its outcome in out[0..m->nrcpt). A message bigger than
  * the server's SIZE, or an address with UTF-8 to a server without

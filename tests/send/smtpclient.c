@@ -4,13 +4,16 @@
  *
  *   smtpclient [--lmtp] [--unix PATH] [--tls may|none|verify] [--ca FILE]
  *              [--auth USER:PASS] [--name HOSTNAME] [--timeout S]
- *              [--twice] [--prepend TEXT] IP PORT HELO SENDER RCPT... < message
+ *              [--twice] [--prepend TEXT] [--vmhwm] IP PORT HELO SENDER RCPT... < message
  *
  * The message (LF line ends, as queued) is sent once, or with --twice two
  * times on the same connection. Per transaction one line per recipient,
  * "STATE REPLY", then "more yes|no" (whether the connection can carry
  * another); at the end "proto PROTO verified yes|no". When no connection
  * can be had: "STATE WHY" per recipient and "proto none verified no".
+ * --vmhwm adds a last line "vmhwm KB", the peak resident memory of this
+ * program (/proc/self/status: rusage would count the memory of the
+ * process that forked it, before the exec).
  */
 #include "send.h"
 #include <stdio.h>
@@ -21,7 +24,7 @@
 static void usage(void)
 {
   fprintf(stderr, "usage: smtpclient [--lmtp] [--unix PATH] [--tls may|none|verify] [--ca FILE] "
-                  "[--auth USER:PASS] [--name HOST] [--timeout S] [--twice] [--prepend TEXT] "
+                  "[--auth USER:PASS] [--name HOST] [--timeout S] [--twice] [--prepend TEXT] [--vmhwm] "
                   "IP PORT HELO SENDER RCPT... < message\n");
   exit(2);
 }
@@ -54,6 +57,15 @@ static bool set_tls(struct hop *h, const char *v)
   return true;
 }
 
+static void print_vmhwm(void)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmHWM:", 6) == 0) printf("vmhwm %ld\n", strtol(line + 6, NULL, 10));
+  if (f) fclose(f);
+}
+
 static void print_outcomes(const struct rcpt_outcome *out, size_t n)
 {
   for (size_t i = 0; i < n; i++) printf("%c %s\n", out[i].state, out[i].reply);
@@ -63,11 +75,13 @@ int main(int argc, char **argv)
 {
   struct hop h = { .port = 25, .tls = HOP_TLS_MAY };
   int timeout = 60, times = 1, i = 1;
+  bool vmhwm = false;
   const char *prepend = NULL;
   for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
     const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(o, "--lmtp") == 0) { h.lmtp = true; continue; }
     if (strcmp(o, "--twice") == 0) { times = 2; continue; }
+    if (strcmp(o, "--vmhwm") == 0) { vmhwm = true; continue; }
     if (!v) usage();
     i++;
     if (strcmp(o, "--unix") == 0) snprintf(h.unixpath, sizeof h.unixpath, "%s", v);
@@ -96,6 +110,8 @@ int main(int argc, char **argv)
   if (!c) {
     for (size_t k = 0; k < m.nrcpt; k++) printf("%c %s\n", state, why);
     printf("proto none verified no\n");
+    if (vmhwm) print_vmhwm();
+    free(out);
     return 0;
   }
   for (int t = 0; t < times; t++) {
@@ -105,6 +121,7 @@ int main(int argc, char **argv)
   }
   printf("proto %s verified %s\n", smtp_proto(c), smtp_tls_verified(c) ? "yes" : "no");
   smtp_close(c);
+  if (vmhwm) print_vmhwm();
   free(out);
   return 0;
 }
