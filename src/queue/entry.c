@@ -282,3 +282,15 @@ int entry_copy_message(const struct entry *e, int to)
   }
   return 0;
 }
+
+/* the time of the commit, from the header of the loaded entry e; 0 if unreadable */
+long long entry_queued_at(const struct entry *e)
+{
+  char h[ENTRY_HEADER + 1];
+  unsigned long long m;
+  unsigned long n, c;
+  long long t;
+  if (!read_at(e->fd, h, ENTRY_HEADER, 0)) return 0;
+  h[ENTRY_HEADER] = 0;
+  return sscanf(h, "MXGQ1 %llu %lu %lx %lld", &m, &n, &c, &t) == 4 ? t : 0;
+}
