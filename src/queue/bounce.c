@@ -248,18 +248,18 @@ static bool build(str *m, const struct dsn *d)
   return str_0(m);                                 /* false: some append ran out of memory */
 }
 
-/* the double bounce's recipient into out; false: double bounces are dropped */
-static bool doublebounce_to(str *out, const char *me)
+/* the double bounce's recipient into out: 1, 0 when double bounces are
+ * dropped (an empty control/doublebounceto), -1 on an error */
+static int doublebounce_to(str *out, const char *me)
 {
   str host = STR_INIT(1024);
-  if (control_readline(out, "doublebounceto", "postmaster") < 0 || !out->len) { str_free(&host); return false; }
-  if (!memchr(out->s, '@', out->len)) {
-    if (control_readline(&host, "doublebouncehost", me) < 0) { str_free(&host); return false; }
-    str_catc(out, '@');
-    str_catb(out, host.s, host.len);
+  int r = control_readline(out, "doublebounceto", "postmaster") < 0 ? -1 : out->len ? 1 : 0;
+  if (r == 1 && !memchr(out->s, '@', out->len)) {
+    if (control_readline(&host, "doublebouncehost", me) < 0 || !str_catc(out, '@') || !str_catb(out, host.s, host.len))
+      r = -1;
   }
   str_free(&host);
-  return str_0(out);
+  return r == 1 && !str_0(out) ? -1 : r;
 }
 
 static bool envelope_of(struct envelope *env, const char *sender, const char *rcpt)
@@ -283,7 +283,8 @@ int bounce_commit(const struct entry *e, enum bounce_kind kind, const struct bou
   gethostname(host, sizeof host - 1);
   if (control_readline(&me, "me", host) < 0 || !str_0(&me)) { str_free(&me); return QQ_CONFIG; }
   if (kind == BOUNCE_DOUBLE) {
-    if (!doublebounce_to(&to, me.s)) { str_free(&me); str_free(&to); return errno == ENOMEM ? QQ_NOMEM : QQ_OK; }
+    int db = doublebounce_to(&to, me.s);
+    if (db <= 0) { str_free(&me); str_free(&to); return db < 0 ? QQ_CONFIG : QQ_OK; }
   } else if (!str_copys(&to, e->env.sender) || !str_0(&to)) r = QQ_NOMEM;
   struct dsn d = { e, kind, f, n, reason, me.s, to.s ? to.s : "", "" };
   memset(&env, 0, sizeof env);
