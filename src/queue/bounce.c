@@ -53,19 +53,30 @@ static size_t enhanced_code(const char *p)
   return p[k] == 0 || p[k] == ' ' || p[k] == '\t' ? k : 0;
 }
 
-void bounce_status(const char *reply, bool expired, char *out, size_t cap)
+/* the enhanced code of an SMTP reply ("550 5.1.1 ..." or "550-5.1.1 ...",
+ * the first line of a joined multi-line reply) into out; false if none,
+ * or a 2.x.x, which never explains a failure */
+static bool reply_code(const char *reply, char *out, size_t cap)
 {
   const char *p = reply ? reply : "";
-  /* "550 5.1.1 ..." or "550-5.1.1 ..." (the first line of a joined multi-line reply) */
   bool smtp = p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9' &&
               (p[3] == ' ' || p[3] == '-');
   size_t n = smtp ? enhanced_code(p + 4) : 0;
-  if (n && p[4] != '2' && n < cap) {               /* a 2.x.x code never explains a failure */
-    memcpy(out, p + 4, n);
-    out[n] = 0;
-    return;
-  }
-  snprintf(out, cap, "%s", expired ? "4.4.7" : "5.0.0");
+  if (!n || p[4] == '2' || n >= cap) return false;
+  memcpy(out, p + 4, n);
+  out[n] = 0;
+  return true;
+}
+
+void bounce_status(const char *reply, bool expired, char *out, size_t cap)
+{
+  if (!reply_code(reply, out, cap)) snprintf(out, cap, "%s", expired ? "4.4.7" : "5.0.0");
+}
+
+/* a delayed recipient's Status: its reply's enhanced code of class 4, else 4.0.0 */
+static void delay_status(const char *reply, char *out, size_t cap)
+{
+  if (!reply_code(reply, out, cap) || out[0] != '4') snprintf(out, cap, "4.0.0");
 }
 
 void bounce_mark(str *records, struct entry *e, size_t i, const char *reply)
@@ -125,6 +136,8 @@ struct dsn {
   const struct bounce_failure *f;
   size_t n;
   const char *reason;
+  bool delayed;                 /* a warning (control/bouncewarn): Action: delayed */
+  long long retry_until;        /* the warning's Will-Retry-Until, 0 unknown */
   const char *me;
   const char *to;               /* the DSN's recipient */
   char id[256];                 /* of the new entry, for Message-ID and the boundary */
@@ -142,8 +155,9 @@ static void cat_headers(str *m, const struct dsn *d)
   cat_safe(m, d->me);
   str_cats(m, ">\nTo: <");
   cat_safe(m, d->to);
-  str_cats(m, d->kind == BOUNCE_DOUBLE ? ">\nSubject: Undeliverable bounce: a delivery status notification failed\n"
-                                       : ">\nSubject: Undeliverable: your message could not be delivered\n");
+  str_cats(m, d->delayed ? ">\nSubject: Delayed: your message is not delivered yet\n"
+              : d->kind == BOUNCE_DOUBLE ? ">\nSubject: Undeliverable bounce: a delivery status notification failed\n"
+              : ">\nSubject: Undeliverable: your message could not be delivered\n");
   str_cats(m, "Date: ");
   cat_date(m, time(NULL));
   str_cats(m, "\nMessage-ID: <");
@@ -171,10 +185,15 @@ static void cat_human(str *m, const struct dsn *d)
               "This is the mail system at ");
   cat_safe(m, d->me);
   str_cats(m, ".\n\n");
-  if (d->kind == BOUNCE_DOUBLE)
-    str_cats(m, "A delivery status notification (a bounce) could not be delivered:\n"
-                "the message below had no sender to return it to, so it comes to\n"
-                "the postmaster instead. No further notification will be sent.\n\n");
+  if (d->delayed) {
+    str_cats(m, "Your message has not been delivered yet to the recipients below.\n"
+                "This is only a warning: delivery will be tried again");
+    if (d->retry_until) { str_cats(m, " until\n"); cat_date(m, (time_t)d->retry_until); }
+    str_cats(m, ".\nYou need not send it again. The headers of your message are attached.\n\n");
+  } else if (d->kind == BOUNCE_DOUBLE)
+    str_cats(m, "A message with the null sender (most likely a bounce) could not be\n"
+                "delivered to the recipients below. Having no sender to return it to,\n"
+                "this report goes to the postmaster. No further notification will be sent.\n\n");
   else
     str_cats(m, "Your message could not be delivered to the recipients below.\n"
                 "This is a permanent failure: no further attempts will be made.\n"
@@ -189,6 +208,10 @@ static void cat_human(str *m, const struct dsn *d)
       cat_safe(m, d->reason);
       str_cats(m, ".");
       if (*reply) { str_cats(m, "\n    The last attempt said: "); cat_safe(m, reply); }
+    } else if (d->delayed) {
+      str_cats(m, "Not delivered yet");
+      if (*reply) { str_cats(m, "; the last attempt said: "); cat_safe(m, reply); }
+      else str_cats(m, ".");
     } else if (f->expired) {
       str_cats(m, "It could not be delivered for longer than the queue lifetime; I gave up.");
       if (*reply) { str_cats(m, "\n    The last attempt said: "); cat_safe(m, reply); }
@@ -215,15 +238,17 @@ static void cat_status(str *m, const struct dsn *d)
   for (size_t i = 0; i < d->n; i++) {
     const struct bounce_failure *f = &d->f[i];
     const struct entry_rcpt *r = &e->rcpt[f->rcpt];
-    bounce_status(d->reason ? "" : r->reply, f->expired, status, sizeof status);
+    if (d->delayed) delay_status(r->reply, status, sizeof status);
+    else bounce_status(d->reason ? "" : r->reply, f->expired, status, sizeof status);
     str_cats(m, "\nFinal-Recipient: rfc822; ");
     cat_safe(m, e->env.rcpt[f->rcpt]);
-    str_cats(m, "\nAction: failed\nStatus: ");
+    str_cats(m, d->delayed ? "\nAction: delayed\nStatus: " : "\nAction: failed\nStatus: ");
     str_cats(m, status);
     if (f->remote_mta && *f->remote_mta) { str_cats(m, "\nRemote-MTA: dns; "); cat_safe(m, f->remote_mta); }
     if (is_smtp_reply(r->reply)) { str_cats(m, "\nDiagnostic-Code: smtp; "); cat_safe(m, r->reply); }
     time_t last = f->last_attempt ? (time_t)f->last_attempt : r->attempts ? changed : 0;
     if (last) { str_cats(m, "\nLast-Attempt-Date: "); cat_date(m, last); }
+    if (d->delayed && d->retry_until) { str_cats(m, "\nWill-Retry-Until: "); cat_date(m, (time_t)d->retry_until); }
     str_cats(m, "\n");
   }
 }
@@ -270,8 +295,8 @@ static bool envelope_of(struct envelope *env, const char *sender, const char *rc
          str_catc(&env->raw, 'T') && str_cats(&env->raw, rcpt) && str_catc(&env->raw, 0) && str_catc(&env->raw, 0);
 }
 
-int bounce_commit(const struct entry *e, enum bounce_kind kind, const struct bounce_failure *f, size_t n,
-                  const char *reason, char *id, size_t idcap)
+/* the DSN d committed as one new queue entry, its id into id */
+static int commit(struct dsn *d, char *id, size_t idcap)
 {
   char host[256] = "localhost";
   str me = STR_INIT(1024), to = STR_INIT(2048), msg = STR_INIT(BOUNCE_HEADERS_MAX + (4u << 20));
@@ -279,18 +304,19 @@ int bounce_commit(const struct entry *e, enum bounce_kind kind, const struct bou
   struct entry_writer w;
   int r = QQ_OK;
   if (idcap) *id = 0;
-  if (kind == BOUNCE_DISCARD || n == 0) return QQ_OK;
+  if (d->kind == BOUNCE_DISCARD || d->n == 0) return QQ_OK;
   gethostname(host, sizeof host - 1);
   if (control_readline(&me, "me", host) < 0 || !str_0(&me)) { str_free(&me); return QQ_CONFIG; }
-  if (kind == BOUNCE_DOUBLE) {
+  if (d->kind == BOUNCE_DOUBLE) {
     int db = doublebounce_to(&to, me.s);
     if (db <= 0) { str_free(&me); str_free(&to); return db < 0 ? QQ_CONFIG : QQ_OK; }
-  } else if (!str_copys(&to, e->env.sender) || !str_0(&to)) r = QQ_NOMEM;
-  struct dsn d = { e, kind, f, n, reason, me.s, to.s ? to.s : "", "" };
+  } else if (!str_copys(&to, d->e->env.sender) || !str_0(&to)) r = QQ_NOMEM;
+  d->me = me.s;
+  d->to = to.s ? to.s : "";
   memset(&env, 0, sizeof env);
   if (r == QQ_OK && (r = entry_create(&w)) == QQ_OK) {
-    snprintf(d.id, sizeof d.id, "%s", w.id);
-    if (!build(&msg, &d) || !envelope_of(&env, kind == BOUNCE_DOUBLE ? BOUNCE_DOUBLE_SENDER : "", d.to)) r = QQ_NOMEM;
+    snprintf(d->id, sizeof d->id, "%s", w.id);
+    if (!build(&msg, d) || !envelope_of(&env, d->kind == BOUNCE_DOUBLE ? BOUNCE_DOUBLE_SENDER : "", d->to)) r = QQ_NOMEM;
     else if (!entry_write(&w, msg.s, msg.len)) r = errno == ENOSPC || errno == EDQUOT ? QQ_WRITE : QQ_QUEUEDIR;
     if (r == QQ_OK) r = spool_commit(&w, &env);   /* discards it when it fails */
     else entry_discard(&w);
@@ -304,4 +330,20 @@ int bounce_commit(const struct entry *e, enum bounce_kind kind, const struct bou
   str_free(&to);
   str_free(&me);
   return r;
+}
+
+int bounce_commit(const struct entry *e, enum bounce_kind kind, const struct bounce_failure *f, size_t n,
+                  const char *reason, char *id, size_t idcap)
+{
+  struct dsn d = { .e = e, .kind = kind, .f = f, .n = n, .reason = reason };
+  return commit(&d, id, idcap);
+}
+
+int bounce_warn_commit(const struct entry *e, const struct bounce_failure *f, size_t n, long long retry_until,
+                       char *id, size_t idcap)
+{
+  /* only to a real sender: a bounce (or a double bounce) is never warned about */
+  struct dsn d = { .e = e, .kind = bounce_kind_of(e) == BOUNCE_TO_SENDER ? BOUNCE_TO_SENDER : BOUNCE_DISCARD,
+                   .f = f, .n = n, .delayed = true, .retry_until = retry_until };
+  return commit(&d, id, idcap);
 }

@@ -147,6 +147,12 @@ enum bounce_kind bounce_kind_of(const struct entry *e);
  * an exit code, and then nothing was queued */
 int bounce_commit(const struct entry *e, enum bounce_kind kind, const struct bounce_failure *f, size_t n,
                   const char *reason, char *id, size_t idcap);
+/* the warning of control/bouncewarn: a DSN with Action: delayed for
+ * recipients still pending (f[0..n)), to the sender only (none for a
+ * message from the null sender); retry_until: when the queue will give up
+ * (0 unknown). QQ_OK or an exit code, as bounce_commit */
+int bounce_warn_commit(const struct entry *e, const struct bounce_failure *f, size_t n, long long retry_until,
+                       char *id, size_t idcap);
 /* the Status of a failed recipient: the enhanced code (RFC 3463) of its
  * SMTP reply when there is one, else 4.4.7 when expired, else 5.0.0 */
 void bounce_status(const char *reply, bool expired, char *out, size_t cap);

@@ -1,7 +1,8 @@
 /* test_queue_bounce.c -- bounces (src/queue/bounce.c): the Status of a
  * failed recipient taken from the enhanced code of its reply (RFC 3463)
  * or the fallback; who gets a bounce (sender, double bounce, nobody); the
- * DSN entry's envelope; a reply cannot add a header line to the DSN. */
+ * DSN entry's envelope; a reply cannot add a header line to the DSN; the
+ * warning (Action: delayed) goes to a real sender only. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -173,6 +174,33 @@ static void test_who_gets_the_bounce(void **st)
   assert_int_equal(left, 0);                                 /* no triple bounce, nothing else */
 }
 
+static void test_warning_is_delayed_and_only_to_a_sender(void **st)
+{
+  (void)st;
+  static const char env[] = "Fs@r.test\0Ta@x.test\0Tb@y.test\0", null_env[] = "F\0Ta@x.test\0";
+  char todo[4096], id[256];
+  struct entry e;
+  struct bounce_failure f[2] = { { .rcpt = 0 }, { .rcpt = 1 } };
+  size_t n;
+  make_entry(&e, env, sizeof env, todo, sizeof todo);
+  snprintf(e.rcpt[0].reply, sizeof e.rcpt[0].reply, "451 4.4.1 connection refused");
+  snprintf(e.rcpt[1].reply, sizeof e.rcpt[1].reply, "550 5.1.1 odd for a delay");
+  assert_int_equal(bounce_warn_commit(&e, f, 2, 1900000000, id, sizeof id), QQ_OK);
+  char *p = slurp(id, &n);
+  assert_memory_equal(p + n - 13, "F\0Ts@r.test\0\0", 13);
+  assert_non_null(strstr(p, "\nFinal-Recipient: rfc822; a@x.test\nAction: delayed\nStatus: 4.4.1\n"
+                            "Diagnostic-Code: smtp; 451 4.4.1 connection refused\nWill-Retry-Until: "));
+  assert_non_null(strstr(p, "\nFinal-Recipient: rfc822; b@y.test\nAction: delayed\nStatus: 4.0.0\n"));
+  assert_null(strstr(p, "Action: failed"));
+  free(p);
+  drop(&e, todo);
+
+  make_entry(&e, null_env, sizeof null_env, todo, sizeof todo);   /* a bounce is never warned about */
+  assert_int_equal(bounce_warn_commit(&e, f, 1, 0, id, sizeof id), QQ_OK);
+  assert_string_equal(id, "");
+  drop(&e, todo);
+}
+
 static void test_mark_appends_a_bounced_record(void **st)
 {
   (void)st;
@@ -196,6 +224,7 @@ int main(void)
     cmocka_unit_test(test_status_from_the_enhanced_code),
     cmocka_unit_test(test_status_fallbacks),
     cmocka_unit_test(test_who_gets_the_bounce),
+    cmocka_unit_test(test_warning_is_delayed_and_only_to_a_sender),
     cmocka_unit_test(test_mark_appends_a_bounced_record),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
