@@ -105,7 +105,7 @@ static void cat_date(str *out, time_t t)
 }
 
 /* the original's header section (up to its empty line), whole lines, at most BOUNCE_HEADERS_MAX */
-static void cat_original_headers(str *out, const struct entry *e, bool *eight_bit)
+static void cat_original_headers(str *out, const struct entry *e)
 {
   char *buf = malloc(BOUNCE_HEADERS_MAX + 1);
   size_t want = e->msglen < BOUNCE_HEADERS_MAX ? (size_t)e->msglen : BOUNCE_HEADERS_MAX, got = 0;
@@ -124,7 +124,6 @@ static void cat_original_headers(str *out, const struct entry *e, bool *eight_bi
     if (len == 0 || (len == 1 && buf[k] == '\r')) break;  /* the empty line: the body follows */
     end = k = (size_t)(nl - buf) + 1;
   }
-  for (size_t k = 0; k < end; k++) if ((unsigned char)buf[k] > 127) *eight_bit = true;
   str_catb(out, buf, end);
   if (end && buf[end - 1] != '\n') str_catc(out, '\n');
   free(buf);
@@ -181,8 +180,7 @@ static void cat_boundary(str *m, const struct dsn *d, bool last)
 static void cat_human(str *m, const struct dsn *d)
 {
   const struct entry *e = d->e;
-  str_cats(m, "Content-Type: text/plain; charset=us-ascii\nContent-Description: Notification\n\n"
-              "This is the mail system at ");
+  str_cats(m, "This is the mail system at ");
   cat_safe(m, d->me);
   str_cats(m, ".\n\n");
   if (d->delayed) {
@@ -230,8 +228,7 @@ static void cat_status(str *m, const struct dsn *d)
   char status[16];
   struct stat st;
   time_t birth = (time_t)entry_queued_at(e), changed = fstat(e->fd, &st) == 0 ? st.st_mtime : 0;
-  str_cats(m, "Content-Type: message/delivery-status\nContent-Description: Delivery report\n\n"
-              "Reporting-MTA: dns; ");
+  str_cats(m, "Reporting-MTA: dns; ");
   cat_safe(m, d->me);
   if (birth) { str_cats(m, "\nArrival-Date: "); cat_date(m, birth); }
   str_cats(m, "\n");
@@ -253,24 +250,42 @@ static void cat_status(str *m, const struct dsn *d)
   }
 }
 
+static bool has_8bit(const str *s)
+{
+  for (size_t k = 0; k < s->len; k++) if ((unsigned char)s->s[k] > 127) return true;
+  return false;
+}
+
+/* one body part: its header lines, then what says that body holds 8-bit
+ * bytes (an address or reply in UTF-8, as SMTPUTF8 allows), then body */
+static void cat_part(str *m, const char *headers, const str *body, const char *charset)
+{
+  bool eight = has_8bit(body);
+  str_cats(m, headers);
+  if (charset) { str_cats(m, "; charset="); str_cats(m, eight ? "utf-8" : charset); }
+  str_cats(m, eight ? "\nContent-Transfer-Encoding: 8bit\n\n" : "\n\n");
+  str_catb(m, body->s, body->len);
+}
+
 static bool build(str *m, const struct dsn *d)
 {
-  bool eight_bit = false;
-  str orig = STR_INIT(BOUNCE_HEADERS_MAX + 2);
-  cat_original_headers(&orig, d->e, &eight_bit);
+  str human = STR_INIT(16u << 20), status = STR_INIT(16u << 20), orig = STR_INIT(BOUNCE_HEADERS_MAX + 2);
+  cat_original_headers(&orig, d->e);
+  cat_human(&human, d);
+  cat_status(&status, d);
   cat_headers(m, d);
   cat_boundary(m, d, false);
-  cat_human(m, d);
+  cat_part(m, "Content-Description: Notification\nContent-Type: text/plain", &human, "us-ascii");
   cat_boundary(m, d, false);
-  cat_status(m, d);
+  cat_part(m, "Content-Description: Delivery report\nContent-Type: message/delivery-status", &status, NULL);
   cat_boundary(m, d, false);
-  str_cats(m, "Content-Type: text/rfc822-headers\nContent-Description: Headers of the undelivered message\n");
-  if (eight_bit) str_cats(m, "Content-Transfer-Encoding: 8bit\n");
-  str_cats(m, "\n");
-  str_catb(m, orig.s, orig.len);
+  cat_part(m, "Content-Description: Headers of the undelivered message\nContent-Type: text/rfc822-headers", &orig, NULL);
   cat_boundary(m, d, true);
+  bool ok = str_0(&human) && str_0(&status) && str_0(&orig);
+  str_free(&human);
+  str_free(&status);
   str_free(&orig);
-  return str_0(m);                                 /* false: some append ran out of memory */
+  return ok && str_0(m);                           /* false: some append ran out of memory */
 }
 
 /* the double bounce's recipient into out: 1, 0 when double bounces are
@@ -299,7 +314,7 @@ static bool envelope_of(struct envelope *env, const char *sender, const char *rc
 static int commit(struct dsn *d, char *id, size_t idcap)
 {
   char host[256] = "localhost";
-  str me = STR_INIT(1024), to = STR_INIT(2048), msg = STR_INIT(BOUNCE_HEADERS_MAX + (4u << 20));
+  str me = STR_INIT(1024), to = STR_INIT(2048), msg = STR_INIT(BOUNCE_HEADERS_MAX + (34u << 20));
   struct envelope env;
   struct entry_writer w;
   int r = QQ_OK;

@@ -316,3 +316,26 @@ def test_doublebounceto_and_doublebouncehost():
     finally:
         home.cleanup()
         shutil.rmtree(relaydir, ignore_errors=True)
+
+
+def test_bounce_of_utf8_addresses_marks_its_parts_8bit():
+    home = h.Home()
+    try:
+        qid = enqueue(home, "s@remote.test", ["j\u00f6rg@elsewhere.test", "plain@elsewhere.test"],
+                      msg="Subject: gr\u00fc\u00dfe\n\nbody\n".encode())
+        assert queue(home, "--bounce", qid).returncode == 0
+        (dsn_id,) = todo(home)
+        e = qentry.read(entry_path(home, dsn_id))
+        msg = email.message_from_bytes(e.message, policy=email.policy.default)
+        human, status, headers = msg.get_payload()
+        assert human.get_content_type() == "text/plain" and human.get_param("charset") == "utf-8"
+        assert human["Content-Transfer-Encoding"] == "8bit"
+        assert "<j\u00f6rg@elsewhere.test>:\n    bounced by the administrator.\n" in human.get_content()
+        assert status["Content-Transfer-Encoding"] == "8bit"
+        assert "\nFinal-Recipient: rfc822; j\u00f6rg@elsewhere.test\nAction: failed\nStatus: 5.0.0\n".encode() \
+            in e.message
+        assert headers["Content-Transfer-Encoding"] == "8bit"
+        assert "\n\nSubject: gr\u00fc\u00dfe\n\n--=_mxgate_".encode() in e.message
+        assert b"body" not in e.message.split(b"Subject: gr")[1]
+    finally:
+        home.cleanup()
