@@ -17,6 +17,12 @@
  * taken whole; an empty line: double bounces are dropped), from the
  * sender "#@[]" (BOUNCE_DOUBLE_SENDER), so that when the double bounce
  * fails too it is recognised and dropped: no triple bounce.
+ *
+ * The warning of control/bouncewarn (bounce_warn_commit) is the same
+ * report with Action: delayed, to a real sender only; when to send it is
+ * the queue runner's choice. Client bytes in the report (addresses,
+ * replies) have their control bytes made '?'; a part with 8-bit bytes
+ * says so (Content-Transfer-Encoding: 8bit).
  */
 #include "queue.h"
 #include "control.h"
