@@ -297,3 +297,9 @@ void entry_trigger(void)
   if (write(fd, "", 1) < 0) { /* full: a wake-up is pending anyway */ }
   close(fd);
 }
+
+/* the time of the commit, from the header of the loaded entry e */
+long long entry_queued_at(const struct entry *e)
+{
+  return e->queued_at;
+}

@@ -88,8 +88,10 @@ int queue_main(int argc, char **argv)
   alarm(ALARM_SECONDS);
   umask(077);
   if (argc > 1 && strcmp(argv[1], "--flush") == 0) return flush();
+  if (argc > 1 && queue_admin_option(argv[1])) return queue_admin(argc, argv);
   if (argc > 1) {
-    fprintf(stderr, "usage: mxgate-queue (message on fd 0, envelope on fd 1) | mxgate-queue --flush\n");
+    fprintf(stderr, "usage: mxgate-queue (message on fd 0, envelope on fd 1) | mxgate-queue --flush |\n"
+            "       mxgate-queue --list [--json] | --retry ID | --bounce ID | --remove ID\n");
     return QQ_BUG;
   }
   return enqueue();

@@ -120,6 +120,7 @@ int entry_append(struct entry *e, const str *records, const char *dir);   /* dur
 int entry_copy_message(const struct entry *e, int to);    /* 0, or -1 with errno */
 void entry_free(struct entry *e);
 void entry_trigger(void);                                 /* wakes mxgate-send, if it runs */
+long long entry_queued_at(const struct entry *e);        /* the commit's time in its header */
 
 /* spool.c */
 int spool_commit(struct entry_writer *w, const struct envelope *e);
@@ -129,7 +130,43 @@ int spool_flush(const struct localmap *m);                /* mxgate-queue --flus
 /* an entry that is not whole (at todo) moved to queue/bad, said on stderr */
 void spool_set_aside(const char *id, const char *todo);
 
+/* bounce.c: a delivery status notification (RFC 3464) for recipients that
+ * failed for good, written and committed as ONE new queue entry */
+#define BOUNCE_DOUBLE_SENDER "#@[]"   /* a double bounce's envelope sender, as qmail's; <> on the wire */
+enum bounce_kind {
+  BOUNCE_TO_SENDER,             /* to the original sender, from the null sender */
+  BOUNCE_DOUBLE,                /* the sender was null: to control/doublebounceto */
+  BOUNCE_DISCARD                /* a double bounce that failed: nothing more (no triple bounce) */
+};
+struct bounce_failure {
+  size_t rcpt;                  /* index into e->env.rcpt and e->rcpt; the reply is e->rcpt[rcpt].reply */
+  bool expired;                 /* given up after control/queuelifetime */
+  const char *remote_mta;       /* the host that gave the reply, or NULL */
+  long long last_attempt;       /* unix time, 0: unknown (then the entry's last change, if it was tried) */
+};
+enum bounce_kind bounce_kind_of(const struct entry *e);
+/* the DSN for f[0..n) of e (reason: NULL, or why they were given up, e.g.
+ * "bounced by the administrator"), its new id into id; QQ_OK (also when
+ * nothing is to be sent: BOUNCE_DISCARD, double bounces switched off) or
+ * an exit code, and then nothing was queued */
+int bounce_commit(const struct entry *e, enum bounce_kind kind, const struct bounce_failure *f, size_t n,
+                  const char *reason, char *id, size_t idcap);
+/* the warning of control/bouncewarn: a DSN with Action: delayed for
+ * recipients still pending (f[0..n)), to the sender only (none for a
+ * message from the null sender); retry_until: when the queue will give up
+ * (0 unknown). QQ_OK or an exit code, as bounce_commit */
+int bounce_warn_commit(const struct entry *e, const struct bounce_failure *f, size_t n, long long retry_until,
+                       char *id, size_t idcap);
+/* the Status of a failed recipient: the enhanced code (RFC 3463) of its
+ * SMTP reply when there is one, else 4.4.7 when expired, else 5.0.0 */
+void bounce_status(const char *reply, bool expired, char *out, size_t cap);
+/* recipient i marked 'b' (with reply, when not NULL): its record appended to records */
+void bounce_mark(str *records, struct entry *e, size_t i, const char *reply);
+
 int queue_main(int argc, char **argv);
+/* admin.c: --list [--json], --retry ID, --bounce ID, --remove ID */
+bool queue_admin_option(const char *arg);
+int queue_admin(int argc, char **argv);
 /* direct.c: for mxgate-smtpd and mxgate-listen's workers -- the message
  * is written while it arrives into the Maildirs of its local recipients
  * and one queue entry for the rest, and committed in one step */

@@ -82,7 +82,8 @@ static bool relay(const struct entry *e, const char *sender, const char **rcpt, 
   size_t k = 0;
   for (char *t = strtok(cmd, " \t"); t && k < RELAY_WORDS; t = strtok(NULL, " \t")) argv[k++] = t;
   if (!k || pipe2(in, O_CLOEXEC) < 0) { free(argv); return false; }
-  argv[k++] = "-f"; argv[k++] = (char *)(*sender ? sender : "<>"); argv[k++] = "--";
+  bool null = !*sender || strcmp(sender, BOUNCE_DOUBLE_SENDER) == 0;    /* a double bounce is from <> too */
+  argv[k++] = "-f"; argv[k++] = (char *)(null ? "<>" : sender); argv[k++] = "--";
   for (size_t i = 0; i < n; i++) argv[k++] = (char *)rcpt[i];
   pid_t pid = fork();
   if (pid == 0) {
