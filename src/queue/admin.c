@@ -267,8 +267,10 @@ static int retry(struct locked *l)
   if (entry_append(&l->e, &records, l->dir) != QQ_OK) {
     fprintf(stderr, "mxgate-queue: %s: cannot write the queue entry: %s\n", l->id, strerror(errno));
     r = ADMIN_TEMP;
-  } else
+  } else {
     fprintf(stderr, "mxgate-queue: %s: %zu pending recipient(s) due now\n", l->id, n);
+    entry_trigger_id(l->id);                               /* mxgate-send, if it runs, takes it now */
+  }
   str_free(&records);
   return r;
 }

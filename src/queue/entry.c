@@ -288,13 +288,19 @@ int entry_copy_message(const struct entry *e, int to)
 /* wakes mxgate-send: a byte into queue/trigger, a FIFO it reads (as
  * qmail-send's lock/trigger). Nobody reading, or no FIFO: nothing to do,
  * the runner's next scan finds the entry */
-void entry_trigger(void)
+void entry_trigger(void) { entry_trigger_id(NULL); }
+
+/* the same, naming entry id: "Rid\n" makes the runner try it now even if
+ * it had it for later (mxgate-queue --retry); one write, atomic in a FIFO */
+void entry_trigger_id(const char *id)
 {
-  char path[4096];
+  char path[4096], line[300];
   entry_path(path, sizeof path, "trigger", NULL);
   int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return;
-  if (write(fd, "", 1) < 0) { /* full: a wake-up is pending anyway */ }
+  int n = id ? snprintf(line, sizeof line, "R%s\n", id) : 1;
+  if (!id) line[0] = 0;
+  if (n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) < 0) { /* full: a wake-up is pending anyway */ }
   close(fd);
 }
 

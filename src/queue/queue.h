@@ -120,6 +120,7 @@ int entry_append(struct entry *e, const str *records, const char *dir);   /* dur
 int entry_copy_message(const struct entry *e, int to);    /* 0, or -1 with errno */
 void entry_free(struct entry *e);
 void entry_trigger(void);                                 /* wakes mxgate-send, if it runs */
+void entry_trigger_id(const char *id);                    /* and has it try entry id now */
 long long entry_queued_at(const struct entry *e);        /* the commit's time in its header */
 
 /* spool.c */

@@ -115,6 +115,23 @@ static void learn(struct runner *r, const char *id)
   heap_push(r, 0, k->id);
 }
 
+/* "Rid\n" lines among the trigger's bytes (mxgate-queue --retry): that
+ * entry due now, if it waits for later */
+static void retry_named(struct runner *r, char *buf, size_t n)
+{
+  buf[n] = 0;
+  for (char *p = buf; (p = memchr(p, 'R', (size_t)(buf + n - p))); ) {
+    char *nl = memchr(p, '\n', (size_t)(buf + n - p));
+    if (!nl) break;
+    *nl = 0;
+    if (r->cap) {
+      struct known *k = slot(r, p + 1);
+      if (k->id && k->state == KNOWN_WAITING) heap_push(r, 0, k->id);
+    }
+    p = nl + 1;
+  }
+}
+
 static void scan(struct runner *r)
 {
   char dir[4096];
@@ -231,8 +248,9 @@ int runner_main(const struct send_config *cfg)
     }
     if (poll(p, (nfds_t)n, (int)(wait > 0 ? wait : 0)) < 0 && errno != EINTR) break;
     if (p[0].revents & POLLIN) {                /* a commit: scan now */
-      char buf[512];
-      while (read(r.trigger, buf, sizeof buf) > 0) {}
+      char buf[4096];
+      ssize_t got;
+      while ((got = read(r.trigger, buf, sizeof buf - 1)) > 0) retry_named(&r, buf, (size_t)got);
       scan(&r);
       last_scan = time(NULL);
     }

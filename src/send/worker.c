@@ -203,7 +203,8 @@ static void deliver_group(struct worker *w, const char *id, struct entry *e, con
   const char *rcpt[SEND_RCPT_MAX];
   struct rcpt_outcome out[SEND_RCPT_MAX];
   for (size_t k = 0; k < n; k++) rcpt[k] = e->env.rcpt[idx[k]];
-  struct outgoing m = { .helo = w->cfg->helo, .sender = e->env.sender, .rcpt = rcpt, .nrcpt = n, .msgfd = e->fd,
+  const char *sender = strcmp(e->env.sender, BOUNCE_DOUBLE_SENDER) ? e->env.sender : "";   /* a double bounce: <> */
+  struct outgoing m = { .helo = w->cfg->helo, .sender = sender, .rcpt = rcpt, .nrcpt = n, .msgfd = e->fd,
                         .msgoff = (off_t)e->msgoff, .msglen = e->msglen };
   bool reusable = smtp_send(c, &m, out);
   const char *proto = smtp_proto(c);
@@ -231,6 +232,29 @@ static void deliver_remote(struct worker *w, const char *id, struct entry *e, bo
       if (todo[j] && !strcasecmp(domain_of(e->env.rcpt[j]), d)) { idx[n++] = j; todo[j] = false; }
     deliver_group(w, id, e, idx, n, d, records);
   }
+}
+
+/* every recipient of e that failed for good, in one bounce (a double
+ * bounce, or none, as bounce_kind_of says), queued before the entry goes */
+static int bounce(const char *id, const struct entry *e)
+{
+  struct bounce_failure *f = calloc(e->env.nrcpt ? e->env.nrcpt : 1, sizeof *f);
+  size_t n = 0;
+  char bid[256] = "";
+  if (!f) return QQ_NOMEM;
+  for (size_t i = 0; i < e->env.nrcpt; i++)
+    if (e->rcpt[i].state == 'b')
+      f[n++] = (struct bounce_failure){ .rcpt = i, .expired = strstr(e->rcpt[i].reply, "(given up after ") != NULL };
+  int r = n ? bounce_commit(e, bounce_kind_of(e), f, n, NULL, bid, sizeof bid) : QQ_OK;
+  if (n && r == QQ_OK && bid[0]) {
+    fprintf(stderr, "mxgate-send: %s: %zu recipient(s) failed, bounce queued as %s\n", id, n, bid);
+    entry_trigger();                                       /* delivered like any other entry */
+  } else if (n && r == QQ_OK)
+    fprintf(stderr, "mxgate-send: %s: %zu recipient(s) failed; a double bounce that failed, dropped\n", id, n);
+  else if (n)
+    fprintf(stderr, "mxgate-send: %s: the bounce cannot be queued (exit code %d); tried again\n", id, r);
+  free(f);
+  return r;
 }
 
 /* delivers what is due in entry id; the time it is next due, 0 when it is
@@ -274,7 +298,8 @@ static long long deliver_entry(struct worker *w, const char *id)
     fprintf(stderr, "mxgate-send: queue entry %s: its state cannot be written: %s\n", id, strerror(errno));
     next = now + 60;                                       /* delivered again later: at least once */
   } else if (entry_done(&e)) {
-    if (unlink(path) == 0) durable_dir(dir);
+    if (bounce(id, &e) != QQ_OK) next = now + 60;          /* the entry stays until its bounce is queued */
+    else if (unlink(path) == 0) durable_dir(dir);
   } else
     for (size_t i = 0; i < e.env.nrcpt; i++)
       if (e.rcpt[i].state == 'p' && (!next || e.rcpt[i].next_try < next)) next = e.rcpt[i].next_try ? e.rcpt[i].next_try : now;
