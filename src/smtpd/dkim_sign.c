@@ -23,6 +23,7 @@
  */
 #include "smtpd.h"
 #include "dkimcheck.h"
+#include "control.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #define SIGN_FIELDS_MAX 64
 #define DKIMDOMAINS "control/dkimdomains"
 #define KEY_MAX (64 * 1024)
+#define DKIMDOMAINS_MAX (1024 * 1024)
 
 static const char *const default_fields =
   "From:Sender:Reply-To:Subject:Date:Message-ID:To:Cc:MIME-Version:Content-Type:"
@@ -113,7 +115,8 @@ static bool trusted(const struct session *s)
 
 struct dkim_sign *dkim_sign_open(struct session *s)
 {
-  if (!trusted(s) || access(DKIMDOMAINS, F_OK) != 0) return NULL;
+  char path[4096];
+  if (!trusted(s) || !control_path(path, sizeof path, DKIMDOMAINS) || access(path, F_OK) != 0) return NULL;
   struct dkim_sign *g = calloc(1, sizeof *g);
   if (!g) return NULL;
   g->s = s;
@@ -219,20 +222,33 @@ struct signer {
 /* the line of domain in control/dkimdomains: 1 found, 0 none, -1 fault */
 static int domain_line(struct dkim_sign *g, const char *domain, struct signer *out)
 {
-  FILE *f = fopen(DKIMDOMAINS, "r");
-  char line[1024], why[128];
-  if (!f) { fail(g, DKIMDOMAINS, strerror(errno)); return -1; }
-  int lineno = 0, r = 0;
-  while (r == 0 && fgets(line, sizeof line, f)) {
+  str list = STR_INIT(DKIMDOMAINS_MAX);
+  char why[128];
+  int r = control_readfile(&list, DKIMDOMAINS, DKIMDOMAINS_MAX);
+  if (r <= 0) {
+    fail(g, DKIMDOMAINS, r == 0 ? strerror(ENOENT) : strerror(errno));
+    str_free(&list);
+    return -1;
+  }
+  const char *p = list.s, *end = list.s + list.len;
+  int lineno = 0;
+  r = 0;
+  while (r == 0 && p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    char line[1024];
     lineno++;
-    size_t n = strcspn(line, "\r\n");
-    line[n] = 0;
-    if (!line[0] || line[0] == '#') continue;
-    char *sel = strchr(line, ':');
+    if (n && p[n - 1] == '\r') n--;
+    bool fits = n < sizeof line;
+    if (fits) { memcpy(line, p, n); line[n] = 0; }
+    p = nl ? nl + 1 : end;
+    if (fits && (!line[0] || line[0] == '#')) continue;
+    char *sel = fits ? strchr(line, ':') : NULL;
     char *key = sel ? strchr(sel + 1, ':') : NULL;
     if (sel) *sel++ = 0;
     if (key) *key++ = 0;
-    bool ok = line[0] && (!sel || (*sel && strlen(sel) < sizeof out->selector && !strpbrk(sel, " \t|/,"))) &&
+    bool ok = fits && line[0] &&
+              (!sel || (*sel && strlen(sel) < sizeof out->selector && !strpbrk(sel, " \t|/,"))) &&
               (!key || (*key && strlen(key) + 16 < sizeof out->keyfile));
     if (!ok) {
       snprintf(why, sizeof why, "line %d: not domain[:selector[:keyfile]]", lineno);
@@ -247,23 +263,18 @@ static int domain_line(struct dkim_sign *g, const char *domain, struct signer *o
     else snprintf(out->keyfile, sizeof out->keyfile, "control/%s", key);
     r = 1;
   }
-  if (r == 0 && ferror(f)) { fail(g, DKIMDOMAINS, strerror(errno)); r = -1; }
-  fclose(f);
+  str_free(&list);
   return r;
 }
 
 /* the PEM key of keyfile, checked to be an RSA private key; false on a fault */
 static bool key_read(struct dkim_sign *g, const char *keyfile, str *key)
 {
-  FILE *f = fopen(keyfile, "r");
-  if (!f) { fail(g, keyfile, strerror(errno)); return false; }
-  char buf[4096];
-  size_t r;
-  bool ok = true;
-  while (ok && (r = fread(buf, 1, sizeof buf, f)) > 0) ok = str_catb(key, buf, r);
-  if (ferror(f)) ok = false;
-  fclose(f);
-  if (!ok) { fail(g, keyfile, "unreadable or too large"); return false; }
+  int r = control_readfile(key, keyfile, KEY_MAX);
+  if (r <= 0) {
+    fail(g, keyfile, r == 0 ? strerror(ENOENT) : errno == EFBIG ? "too large for a key" : strerror(errno));
+    return false;
+  }
   BIO *bio = BIO_new_mem_buf(key->s ? key->s : "", (int)key->len);
   EVP_PKEY *pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
   bool rsa = pk && EVP_PKEY_base_id(pk) == EVP_PKEY_RSA;
