@@ -29,6 +29,7 @@ files() {
     echo "$BIN/$p $BINDIR/$p 755 copy"
   done
   echo "scripts/mxgate-setup $SBINDIR/mxgate-setup 755 subst"
+  echo "scripts/mxgate-dkimkey $SBINDIR/mxgate-dkimkey 755 subst"
   for m in docs/*.[158]; do
     echo "$m $MANDIR/man${m##*.}/$(basename "$m") 644 copy"
   done

@@ -50,7 +50,8 @@ pass=$((pass + ip)); fail=$((fail + if_))
 MXGATE_MODE=listen MXGATE_BIN="$top/$BIN" /usr/bin/python3 tests/it/run.py --result "$itres" \
   tests/it/test_rows_smtp.py tests/it/test_submission.py tests/it/test_dns_checks.py tests/it/test_grey.py \
   tests/it/test_dkim.py tests/it/test_sqmail_recipients.py tests/it/test_sqmail_senders.py \
-  tests/it/test_slow_clients.py tests/it/test_commit_crash.py
+  tests/it/test_slow_clients.py tests/it/test_commit_crash.py \
+  tests/it/test_dkim_sign.py
 itrc=$?
 if [ -s "$itres" ]; then read -r ip if_ < "$itres"; else ip=0; if_=1; fi
 [ "$itrc" -ne 0 ] && [ "$if_" -eq 0 ] && if_=1

@@ -11,7 +11,9 @@
  * verdict is, in this order: Bad_MIME/Bad_Loader, Virus_Infected (clamd,
  * then QHPSI on the spooled file; with BASE64 set only for messages with
  * a base64 part), Spam_Message (spamd); DKIM signatures (dkim.c) are
- * judged right after the MIME checks. A scanner that cannot answer
+ * judged right after the MIME checks; a message that passes them all is
+ * then DKIM-signed for a trusted client (dkim_sign.c;
+ * Deferred::DKIM::Sign_Failure when it cannot be). A scanner that cannot answer
  * gives Deferred::DATA::Scanner_Failure (451): never accepted unscanned.
  * With no check configured for the client, content_begin() returns NULL
  * and DATA streams straight to the queue.
@@ -52,6 +54,7 @@ struct content {
   bool loader_start[256];       /* the characters a loader type starts with */
   struct clamd *clamd;
   struct dkim_check *dkim;      /* DKIMVERIFY, or NULL */
+  struct dkim_sign *sign;       /* DKIM signing for a trusted client, or NULL */
   bool scan_mime;               /* the MIME scanner is needed */
   /* the current base64 part */
   size_t nsig;
@@ -146,7 +149,8 @@ static const char *settings_read(const struct session *s, struct settings *set)
 const char *content_config_error(const struct session *s)
 {
   struct settings set;
-  return settings_read(s, &set);
+  const char *bad = settings_read(s, &set);
+  return bad ? bad : dkim_sign_config_error();
 }
 
 static void refuse(struct content *c, enum row_id row, const char *p, size_t n)
@@ -268,11 +272,13 @@ struct content *content_begin(struct session *s)
   const char *bad = settings_read(s, &set);
   bool av = set.clamd || set.qhpsi;
   struct dkim_check *dkim = bad ? NULL : dkim_check_open(s);
-  if (!bad && !set.types_on && !set.loader_on && !av && !set.spamd.spec && !dkim) return NULL;
+  struct dkim_sign *sign = bad ? NULL : dkim_sign_open(s);
+  if (!bad && !set.types_on && !set.loader_on && !av && !set.spamd.spec && !dkim && !sign) return NULL;
   struct content *c = calloc(1, sizeof *c);
-  if (!c) { dkim_check_close(dkim); return &no_memory; }   /* never accepted unchecked */
+  if (!c) { dkim_check_close(dkim); dkim_sign_close(sign); return &no_memory; }   /* never accepted unchecked */
   c->s = s;
   c->dkim = dkim;
+  c->sign = sign;
   c->set = set;
   c->row = ROW_COUNT;
   if (bad) { warn(s, bad); fault(c, bad); return c; }
@@ -288,7 +294,7 @@ struct content *content_begin(struct session *s)
 
 bool content_needs_spool(const struct content *c)
 {
-  return c->row == ROW_COUNT && (c->set.qhpsi || c->set.spamd.spec || c->dkim);
+  return c->row == ROW_COUNT && (c->set.qhpsi || c->set.spamd.spec || c->dkim || c->sign);
 }
 
 void content_feed(struct content *c, const char *p, size_t n)
@@ -297,6 +303,7 @@ void content_feed(struct content *c, const char *p, size_t n)
   if (c->scan_mime) mime_feed(&c->mime, p, n);
   if (c->clamd) clamd_feed(c->clamd, p, n);
   if (c->dkim) dkim_check_feed(c->dkim, p, n);
+  if (c->sign) dkim_sign_feed(c->sign, p, n);
 }
 
 /* Virus_Infected: clamd's answer, then the QHPSI scanner */
@@ -331,6 +338,10 @@ enum row_id content_verdict(struct content *c, int spoolfd, const char **detail,
     if (r > 0) refuse(c, ROW_DATA_SPAM, d, strlen(d));
     else if (r < 0) fault(c, d);
   }
+  if (c->row == ROW_COUNT && c->sign) {                  /* last: only a message that goes on is signed */
+    char d[256];
+    if (!dkim_sign_result(c->sign, d, sizeof d, hdrs)) refuse(c, ROW_DKIM_SIGN_FAILURE, d, strlen(d));
+  }
   *detail = c->row == ROW_COUNT ? NULL : c->detail;
   return c->row;
 }
@@ -340,6 +351,7 @@ void content_end(struct content *c)
   if (!c || c == &no_memory) return;
   if (c->clamd) clamd_close(c->clamd);
   dkim_check_close(c->dkim);
+  dkim_sign_close(c->sign);
   cdbx_close(&c->types);
   cdbx_close(&c->loaders);
   free(c);
