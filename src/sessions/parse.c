@@ -5,8 +5,9 @@
  * host prog[pid]: msg", the host becomes part of the session key), RFC 5424
  * syslog, or none. Messages: tcpserver/sslserver (status, pid .. from,
  * ok, deny, end), rblsmtpd, qmail-smtpd/qmail-popup decisions in mxgate's
- * layout ("Row: S:.. P:..") and s/qmail's ("Row P:.. S:.."), and
- * mxgate-smtpd warnings. Anything else is L_NONE.
+ * layout ("Row: S:.. P:..") and s/qmail's ("Row P:.. S:.."), mxgate-send's
+ * delivery lines (the same layout, "mxgate-send: pid N Row: S:hop ..."),
+ * and mxgate-smtpd warnings. Anything else is L_NONE.
  */
 #include "sessions.h"
 #include <ctype.h>
@@ -41,6 +42,49 @@ size_t unescape(const char *in, size_t n, char *out, size_t cap)
   }
   out[o] = 0;
   return o;
+}
+
+/* the decimal number at *p (stepped over), -1 if there is none */
+static long number_at(const char **p, const char *end)
+{
+  const char *q = *p;
+  long v = 0;
+  int n = 0;
+  for (; q < end && (unsigned)(*q - '0') < 10; q++, n++) if (n < 15) v = v * 10 + (*q - '0');
+  if (!n) return -1;
+  *p = q;
+  return v;
+}
+
+static bool word_at(const char **p, const char *end, const char *w)
+{
+  size_t n = strlen(w);
+  if ((size_t)(end - *p) < n || memcmp(*p, w, n)) return false;
+  *p += n;
+  return true;
+}
+
+long queued_qp(const char *d, size_t n)
+{
+  const char *p = d, *end = d + n;
+  return word_at(&p, end, "qp ") ? number_at(&p, end) : -1;
+}
+
+bool send_detail(const char *d, size_t n, struct send_detail *o)
+{
+  const char *p = d, *end = d + n;
+  *o = (struct send_detail){ .qp = -1, .id = "", .tls = "", .reply = d, .replylen = n };
+  long qp;
+  if (!word_at(&p, end, "qp ") || (qp = number_at(&p, end)) < 0 || !word_at(&p, end, " id ")) return false;
+  const char *id = p;
+  while (p < end && *p != ' ' && *p != ':') p++;
+  const char *id_end = p, *tls = p + 5;                 /* past " tls " */
+  if (!word_at(&p, end, " tls verified") && !word_at(&p, end, " tls unverified")) tls = p;
+  size_t tlslen = (size_t)(p - tls);
+  if (!word_at(&p, end, ":")) return false;
+  if (p < end && *p == ' ') p++;
+  *o = (struct send_detail){ qp, id, tls, p, (size_t)(id_end - id), tlslen, (size_t)(end - p) };
+  return true;
 }
 
 /* a decimal number; digits past the 15th are skipped, never overflow.
@@ -380,8 +424,9 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
     return true;
   }
   bool smtpd = *p == 'q' && lit(&p, end, "qmail-smtpd: pid "), popup = !smtpd && *p == 'q' && lit(&p, end, "qmail-popup: pid ");
-  if (smtpd || popup) {
-    l->prog = smtpd ? "qmail-smtpd" : "qmail-popup";
+  bool send = !smtpd && !popup && *p == 'm' && lit(&p, end, "mxgate-send: pid ");
+  if (smtpd || popup || send) {
+    l->prog = smtpd ? "qmail-smtpd" : popup ? "qmail-popup" : "mxgate-send";
     l->pid = num(&p, end);
     if (!lit(&p, end, " ")) return false;
     l->row = p;
@@ -395,7 +440,7 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
     const char *d = l->f[F_DETAIL], *d_end = d ? d + l->flen[F_DETAIL] : end;   /* the summary does not read it */
     l->escaped = d ? has_escape(ix, l->row, d) || has_escape(ix, d_end, end) : has_escape(ix, l->row, end);
     l->detail_escaped = d && has_escape(ix, d, d_end);
-    l->kind = L_DECISION;
+    l->kind = send ? L_SEND : L_DECISION;
     return true;
   }
   if (*p == 'm' && lit(&p, end, "mxgate-smtpd: pid ")) {
