@@ -324,6 +324,17 @@ static const char *last_colon(const char *from, const char *to)
   return to > from ? to - 1 : NULL;
 }
 
+/* the ':' before a host that is an address literal ("[2001:db8::1]", the
+ * next hop of a delivery to a literal), which has colons of its own; the
+ * last ':' when there is no such '[' */
+__attribute__((noinline)) static const char *literal_colon(const char *from, const char *to)
+{
+  const char *b = to;
+  while (b > from && b[-1] != '[') b--;
+  if (b > from + 1 && b[-2] == ':') return b - 2;
+  return last_colon(from, to);
+}
+
 /* a walk over the stop bits of a line, a token (the bytes between two
  * stops, maybe none) at a time */
 struct tokens { const char *word, *p, *end; const unsigned long long *stop; unsigned long long m; };   /* word: of stop[0] */
@@ -363,7 +374,7 @@ static void decision_fields(const struct scan *ix, const char *p, const char *en
     if (f1) {
       l->f[f1 - 1] = t + 2; l->flen[f1 - 1] = n - 2;
       if (f1 == F_IP + 1) {                             /* S:ip:host, the host after the last ':' */
-        const char *c = last_colon(t + 2, t + n);
+        const char *c = t[n - 1] == ']' ? literal_colon(t + 2, t + n) : last_colon(t + 2, t + n);
         if (c) { l->flen[F_IP] = (size_t)(c - (t + 2)); l->f[F_SHOST] = c + 1; l->flen[F_SHOST] = (size_t)(t + n - c - 1); }
       }
     } else if (n == 2 && t[0] == '?' && t[1] == '~') {      /* the quoted user next */
