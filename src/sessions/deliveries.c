@@ -39,6 +39,7 @@ void deliveries_free(struct deliveries *x)
   arenas_free(x);
   free(x->d);
   free(x->q);
+  free(x->order);
   free(x);
 }
 
@@ -126,7 +127,7 @@ void deliveries_index(struct deliveries *x, const struct logline *l)
   struct queued_rec *grown = room(x->q, &x->qcap, x->nq, sizeof *x->q);
   if (!grown) return;
   x->q = grown;
-  x->q[x->nq++] = (struct queued_rec){ l->ts, line_qp(l), keep(x, l->host, host_len(l), false), 0, 0 };
+  x->q[x->nq++] = (struct queued_rec){ l->ts, line_qp(l), keep(x, l->host, host_len(l), false), 0, 0, false };
 }
 
 /* (host, qp, time) of Queued records, for the search */
@@ -184,7 +185,7 @@ void deliveries_resolve(struct deliveries *x)
     sorting = x;
     if (x->nq) qsort(order, x->nq, sizeof *order, by_key);
     for (size_t i = 0; i < x->n; i++) x->d[i].rec = x->d[i].qp < 0 ? NO_RECORD : record_of(x, order, &x->d[i]);
-    free(order);
+    x->order = order;
   }
   if (x->n) qsort(x->d, x->n, sizeof *x->d, by_record);
   x->unjoined = x->n;
@@ -196,11 +197,40 @@ void deliveries_resolve(struct deliveries *x)
   }
 }
 
+/* the first record not yet claimed of the Queued line l (of qp), NO_RECORD if none */
+static size_t record_search(const struct deliveries *x, const struct logline *l, long qp)
+{
+  char host[FIELD_MAX];
+  size_t hl = host_len(l);
+  memcpy(host, l->host, hl);
+  host[hl] = 0;
+  size_t lo = 0, hi = x->order ? x->nq : 0;                  /* the first record at or after (host, qp, ts) */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const struct queued_rec *q = &x->q[x->order[mid]];
+    if (key_cmp(q->host, q->qp, q->ts, host, qp, l->ts) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  for (; lo < x->nq; lo++) {
+    const struct queued_rec *q = &x->q[x->order[lo]];
+    if (key_cmp(q->host, q->qp, q->ts, host, qp, l->ts)) break;
+    if (!q->claimed) return x->order[lo];
+  }
+  return NO_RECORD;
+}
+
 void deliveries_queued(struct deliveries *x, struct session *s, const struct logline *l)
 {
   size_t k = x->next_queued++;
-  /* the same line as in the first reading, unless the log changed in between */
-  if (k >= x->nq || x->q[k].ts != l->ts || x->q[k].qp != line_qp(l) || !x->q[k].n) return;
+  long qp = line_qp(l);
+  /* the same line as in the first reading, in the same place unless the
+   * log changed in between (or a line was lost to a lack of memory) */
+  if (k >= x->nq || x->q[k].claimed || x->q[k].ts != l->ts || x->q[k].qp != qp || strncmp(x->q[k].host, l->host, host_len(l)) ||
+      x->q[k].host[host_len(l)])
+    k = record_search(x, l, qp);
+  if (k == NO_RECORD) return;
+  x->q[k].claimed = true;
+  if (!x->q[k].n) return;
   size_t *grown = room(s->qrec, &s->qreccap, s->nqrec, sizeof *s->qrec);
   if (!grown) return;
   s->qrec = grown;

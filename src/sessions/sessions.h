@@ -180,13 +180,14 @@ struct delivery {
   const char *host, *row, *ip, *hop, *proto, *from, *rcpt, *id, *tls, *reply;    /* unescaped, "" when absent */
 };
 #define NO_RECORD ((size_t)-1)
-struct queued_rec { double ts; long qp; const char *host; size_t first, n; };
+struct queued_rec { double ts; long qp; const char *host; size_t first, n; bool claimed; };
 enum dlv_phase { DLV_LIVE, DLV_INDEXING, DLV_JOINING };
 struct deliveries {
   enum dlv_phase phase;
   struct delivery *d; size_t n, cap;
   struct queued_rec *q; size_t nq, qcap;
   size_t next_queued;            /* joining: the Queued lines met so far */
+  size_t *order;                 /* the records by (host, qp, time), for a line not met in the same place */
   size_t unjoined;               /* after deliveries_resolve: d[unjoined..n) have no session */
   struct arena *arena;
 };

@@ -112,7 +112,8 @@ static void test_send_detail_parts(void **st)
 
 /* two sessions whose Queued lines have qp 50 (a pid reused), a delivery
  * after each, one before both and one of another qp: each joins the most
- * recent Queued line at or before it; the rest have no session */
+ * recent Queued line at or before it; the rest have no session. A Queued
+ * line met in the second reading only joins nothing and moves nothing */
 static void test_deliveries_join_by_qp(void **st)
 {
   (void)st;
@@ -134,7 +135,12 @@ static void test_deliveries_join_by_qp(void **st)
   assert_int_equal(x->nq, 2);
   deliveries_resolve(x);
   x->phase = DLV_JOINING;
-  struct session s[2] = { { .pid = 50 }, { .pid = 50 } };
+  struct session s[3] = { { .pid = 50 }, { .pid = 50 }, { .pid = 7 } };
+  /* a Queued line the first reading did not have (the log changed in
+   * between) comes first: the others are still found, by qp and time */
+  struct logline extra = L("2026-12-07T05:00:00Z qmail-smtpd: pid 7 Accept::DATA::Queued: S:1.2.3.4:unknown P:ESMTP 'qp\\x2050\\x20bytes\\x201'");
+  deliveries_queued(x, &s[2], &extra);
+  assert_int_equal(s[2].nqrec, 0);
   for (size_t i = 0, k = 0; i < nl; i++) {
     struct logline l = L(lines[i]);
     if (l.kind == L_DECISION) deliveries_queued(x, &s[k++], &l);
