@@ -141,6 +141,8 @@ def test_deliveries_join_their_sessions_by_qp():
         prom = run("--prometheus", smtpd_log, send_log)
         for outcome, n in (("delivered", 2), ("deferred", 1), ("failed", 1), ("expired", 1)):
             assert f'mxgate_deliveries_total{{outcome="{outcome}"}} {n}\n' in prom, prom
+        run("--html", home.path("report.html"), smtpd_log, send_log)
+        assert "<p>deliveries: 2 delivered, 1 deferred, 2 bounced (1 expired)</p>" in open(home.path("report.html")).read()
 
         # read once (standard input): each delivery on its own as it comes,
         # and the delivery lines never make sessions of mxgate-send's pids
