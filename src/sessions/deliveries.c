@@ -90,7 +90,8 @@ const struct delivery *deliveries_add(struct deliveries *x, const struct logline
   char detail[FIELD_MAX];
   size_t dn = l->f[F_DETAIL] ? l->flen[F_DETAIL] : 0;
   if (dn > FIELD_MAX - 1) dn = FIELD_MAX - 1;
-  dn = l->detail_escaped ? unescape(l->f[F_DETAIL], dn, detail, sizeof detail) : (memcpy(detail, l->f[F_DETAIL] ? l->f[F_DETAIL] : "", dn), dn);
+  if (l->detail_escaped) dn = unescape(l->f[F_DETAIL], dn, detail, sizeof detail);
+  else if (dn) memcpy(detail, l->f[F_DETAIL], dn);
   detail[dn] = 0;
   struct send_detail sd;
   send_detail(detail, dn, &sd);
@@ -130,9 +131,6 @@ void deliveries_index(struct deliveries *x, const struct logline *l)
   x->q[x->nq++] = (struct queued_rec){ l->ts, line_qp(l), keep(x, l->host, host_len(l), false), 0, 0, false };
 }
 
-/* (host, qp, time) of Queued records, for the search */
-static const struct deliveries *sorting;
-
 static int key_cmp(const char *ha, long qa, double ta, const char *hb, long qb, double tb)
 {
   int c = strcmp(ha, hb);
@@ -141,9 +139,10 @@ static int key_cmp(const char *ha, long qa, double ta, const char *hb, long qb, 
   return ta < tb ? -1 : ta > tb ? 1 : 0;
 }
 
-static int by_key(const void *a, const void *b)
+/* record numbers by their records' (host, qp, time); q: the records */
+static int by_key(const void *a, const void *b, void *q)
 {
-  const struct queued_rec *x = &sorting->q[*(const size_t *)a], *y = &sorting->q[*(const size_t *)b];
+  const struct queued_rec *x = (struct queued_rec *)q + *(const size_t *)a, *y = (struct queued_rec *)q + *(const size_t *)b;
   int c = key_cmp(x->host, x->qp, x->ts, y->host, y->qp, y->ts);
   size_t i = *(const size_t *)a, j = *(const size_t *)b;
   return c ? c : i < j ? -1 : i > j;                   /* the later line of one second last */
@@ -182,8 +181,7 @@ void deliveries_resolve(struct deliveries *x)
   size_t *order = x->nq ? malloc(x->nq * sizeof *order) : NULL;
   if (order || !x->nq) {
     for (size_t i = 0; i < x->nq; i++) order[i] = i;
-    sorting = x;
-    if (x->nq) qsort(order, x->nq, sizeof *order, by_key);
+    if (x->nq) qsort_r(order, x->nq, sizeof *order, by_key, x->q);
     for (size_t i = 0; i < x->n; i++) x->d[i].rec = x->d[i].qp < 0 ? NO_RECORD : record_of(x, order, &x->d[i]);
     x->order = order;
   }
