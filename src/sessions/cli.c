@@ -18,7 +18,7 @@ static int usage(void)
 {
   fputs("usage: mxgate-sessions [--format text|json|csv] [--summary] [--prometheus] [--html FILE]\n"
         "         [--ip IP] [--from ADDR] [--to ADDR] [--user USER] [--action ACTION] [--row ROW]\n"
-        "         [--pid PID] [--since TIME] [--until TIME] [--threads N] [-f] [FILE|DIR|-]...\n", stderr);
+        "         [--pid PID] [--qp QP] [--since TIME] [--until TIME] [--threads N] [-f] [FILE|DIR|-]...\n", stderr);
   return 2;
 }
 
@@ -28,7 +28,7 @@ int sessions_main(int argc, char **argv)
     { "format", 1, 0, 'F' }, { "summary", 0, 0, 's' }, { "prometheus", 0, 0, 'P' }, { "html", 1, 0, 'H' },
     { "ip", 1, 0, 'i' }, { "from", 1, 0, 'r' }, { "to", 1, 0, 't' }, { "user", 1, 0, 'u' }, { "action", 1, 0, 'a' },
     { "row", 1, 0, 'R' }, { "pid", 1, 0, 'p' }, { "since", 1, 0, 'S' }, { "until", 1, 0, 'U' },
-    { "follow", 0, 0, 'f' }, { "threads", 1, 0, 'j' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+    { "follow", 0, 0, 'f' }, { "threads", 1, 0, 'j' }, { "qp", 1, 0, 'q' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
   };
   /* sessions come and go by the million: keep freed memory instead of
    * returning it to the kernel, whose unmapping stops the other threads */
@@ -55,6 +55,7 @@ int sessions_main(int argc, char **argv)
     case 'a': r.filter.action = optarg; break;
     case 'R': r.filter.row = optarg; break;
     case 'p': r.filter.pid = atol(optarg); break;
+    case 'q': r.filter.has_qp = true; r.filter.qp = atol(optarg); break;
     case 'S': r.filter.since = when(optarg); break;
     case 'U': r.filter.until = when(optarg); break;
     case 'f': follow = true; break;
@@ -69,15 +70,28 @@ int sessions_main(int argc, char **argv)
   r.stream = r.quiet && !r.html && !memcmp(&r.filter, &none, sizeof none);
   struct table *t = table_new();
   if (!t) return 111;
+  /* delivery lines join their sessions when the logs can be read twice
+   * (deliveries.c); standard input and -f are read once */
+  bool twice = !r.stream && !follow && optind < argc;
+  for (int i = optind; i < argc; i++) if (!strcmp(argv[i], "-")) twice = false;
+  if (!r.stream && !(r.dlv = deliveries_new(twice ? DLV_INDEXING : DLV_LIVE))) return 111;
+  if (twice) {
+    for (int i = optind; i < argc; i++) read_input(argv[i], t, &r, false);     /* errors: told in the second reading */
+    deliveries_resolve(r.dlv);
+    r.dlv->phase = DLV_JOINING;
+    r.lines = r.unrecognised = 0;
+  }
   int rc = 0;
   if (optind == argc) rc = read_input("-", t, &r, follow);
   for (int i = optind; i < argc; i++)
     if (read_input(argv[i], t, &r, follow && i == argc - 1) < 0) { perror(argv[i]); rc = 1; }
   table_flush(t, &r);
+  report_unjoined(&r);
   if (r.summary) summary_print(r.sum, &r, stdout);
   if (r.prometheus) summary_prometheus(r.sum, &r, stdout);
   if (r.html && summary_html(r.sum, &r, r.html, NULL) < 0) { perror(r.html); rc = 1; }
   table_free(t);
   summary_free(r.sum);
+  deliveries_free(r.dlv);
   return rc ? 1 : 0;
 }

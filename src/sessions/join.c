@@ -139,6 +139,7 @@ static void session_free(struct session *s)
   struct arena *first = (struct arena *)(s + 1);
   for (struct arena *a = s->arena, *next; a; a = next) { next = a->next; if (a != first) free(a); }
   free(s->ev);
+  free(s->qrec);
   free(s);
 }
 
@@ -146,7 +147,7 @@ static void session_free(struct session *s)
  * and closes a session every few lines) */
 static void session_recycle(struct table *t, struct session *s)
 {
-  if (t->npool == POOL_MAX || s->ev || s->arena != (struct arena *)(s + 1)) { session_free(s); return; }
+  if (t->npool == POOL_MAX || s->ev || s->qrec || s->arena != (struct arena *)(s + 1)) { session_free(s); return; }
   s->next = t->pool;
   t->pool = s;
   t->npool++;
@@ -362,10 +363,31 @@ static void sweep(struct table *t, struct report *r)
   t->last_sweep = t->now;
 }
 
+/* a delivery line of mxgate-send: never part of a session of its pid.
+ * Counted at once when only counting; kept for the join in the first
+ * reading (deliveries.c); reported on its own when the logs are read once */
+__attribute__((noinline)) static void delivery_line(const struct logline *l, struct report *r)
+{
+  if (!r->dlv) {
+    char rcpt[FIELD_MAX];
+    size_t n = l->f[F_TO] ? l->flen[F_TO] : 0;
+    if (n > FIELD_MAX - 1) n = FIELD_MAX - 1;
+    n = unescape(l->f[F_TO] ? l->f[F_TO] : "", n, rcpt, sizeof rcpt);
+    if (r->sum) summary_delivery(r->sum, l->row, l->rowlen, rcpt, n);
+    return;
+  }
+  if (r->dlv->phase != DLV_LIVE) return;                 /* joining: read in the first reading */
+  const struct delivery *d = deliveries_add(r->dlv, l);
+  if (d) report_deliveries(r, &d, 1);
+  deliveries_clear(r->dlv);
+}
+
 void table_line(struct table *t, const struct logline *l, struct report *r)
 {
   if (l->kind == L_NONE || l->kind == L_STATUS) return;
+  if (r->dlv && r->dlv->phase == DLV_INDEXING) { deliveries_index(r->dlv, l); return; }
   if (l->ts > t->now) t->now = l->ts;
+  if (l->kind == L_SEND) { delivery_line(l, r); return; }
   if (t->now - t->last_sweep > IDLE_LIMIT / 4 && t->open) sweep(t, r);
   struct session **pp = find(t, l);
   struct session *s = *pp;
@@ -394,7 +416,10 @@ void table_line(struct table *t, const struct logline *l, struct report *r)
     break;
   case L_DECISION:
     if (r->stream) count_event(s, l, r);
-    else add_event(s, l);
+    else {
+      add_event(s, l);
+      if (r->dlv && r->dlv->phase == DLV_JOINING && is_queued_row(l->row, l->rowlen)) deliveries_queued(r->dlv, s, l);
+    }
     break;
   case L_END:
     s->seen_end = true;

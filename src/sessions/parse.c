@@ -5,8 +5,9 @@
  * host prog[pid]: msg", the host becomes part of the session key), RFC 5424
  * syslog, or none. Messages: tcpserver/sslserver (status, pid .. from,
  * ok, deny, end), rblsmtpd, qmail-smtpd/qmail-popup decisions in mxgate's
- * layout ("Row: S:.. P:..") and s/qmail's ("Row P:.. S:.."), and
- * mxgate-smtpd warnings. Anything else is L_NONE.
+ * layout ("Row: S:.. P:..") and s/qmail's ("Row P:.. S:.."), mxgate-send's
+ * delivery lines (the same layout, "mxgate-send: pid N Row: S:hop ..."),
+ * and mxgate-smtpd warnings. Anything else is L_NONE.
  */
 #include "sessions.h"
 #include <ctype.h>
@@ -41,6 +42,49 @@ size_t unescape(const char *in, size_t n, char *out, size_t cap)
   }
   out[o] = 0;
   return o;
+}
+
+/* the decimal number at *p (stepped over), -1 if there is none */
+static long number_at(const char **p, const char *end)
+{
+  const char *q = *p;
+  long v = 0;
+  int n = 0;
+  for (; q < end && (unsigned)(*q - '0') < 10; q++, n++) if (n < 15) v = v * 10 + (*q - '0');
+  if (!n) return -1;
+  *p = q;
+  return v;
+}
+
+static bool word_at(const char **p, const char *end, const char *w)
+{
+  size_t n = strlen(w);
+  if ((size_t)(end - *p) < n || memcmp(*p, w, n)) return false;
+  *p += n;
+  return true;
+}
+
+long queued_qp(const char *d, size_t n)
+{
+  const char *p = d, *end = d + n;
+  return word_at(&p, end, "qp ") ? number_at(&p, end) : -1;
+}
+
+bool send_detail(const char *d, size_t n, struct send_detail *o)
+{
+  const char *p = d, *end = d + n;
+  *o = (struct send_detail){ .qp = -1, .id = "", .tls = "", .reply = d, .replylen = n };
+  long qp;
+  if (!word_at(&p, end, "qp ") || (qp = number_at(&p, end)) < 0 || !word_at(&p, end, " id ")) return false;
+  const char *id = p;
+  while (p < end && *p != ' ' && *p != ':') p++;
+  const char *id_end = p, *tls = p + 5;                 /* past " tls " */
+  if (!word_at(&p, end, " tls verified") && !word_at(&p, end, " tls unverified")) tls = p;
+  size_t tlslen = (size_t)(p - tls);
+  if (!word_at(&p, end, ":")) return false;
+  if (p < end && *p == ' ') p++;
+  *o = (struct send_detail){ qp, id, tls, p, (size_t)(id_end - id), tlslen, (size_t)(end - p) };
+  return true;
 }
 
 /* a decimal number; digits past the 15th are skipped, never overflow.
@@ -280,6 +324,17 @@ static const char *last_colon(const char *from, const char *to)
   return to > from ? to - 1 : NULL;
 }
 
+/* the ':' before a host that is an address literal ("[2001:db8::1]", the
+ * next hop of a delivery to a literal), which has colons of its own; the
+ * last ':' when there is no such '[' */
+__attribute__((noinline)) static const char *literal_colon(const char *from, const char *to)
+{
+  const char *b = to;
+  while (b > from && b[-1] != '[') b--;
+  if (b > from + 1 && b[-2] == ':') return b - 2;
+  return last_colon(from, to);
+}
+
 /* a walk over the stop bits of a line, a token (the bytes between two
  * stops, maybe none) at a time */
 struct tokens { const char *word, *p, *end; const unsigned long long *stop; unsigned long long m; };   /* word: of stop[0] */
@@ -319,7 +374,7 @@ static void decision_fields(const struct scan *ix, const char *p, const char *en
     if (f1) {
       l->f[f1 - 1] = t + 2; l->flen[f1 - 1] = n - 2;
       if (f1 == F_IP + 1) {                             /* S:ip:host, the host after the last ':' */
-        const char *c = last_colon(t + 2, t + n);
+        const char *c = t[n - 1] == ']' ? literal_colon(t + 2, t + n) : last_colon(t + 2, t + n);
         if (c) { l->flen[F_IP] = (size_t)(c - (t + 2)); l->f[F_SHOST] = c + 1; l->flen[F_SHOST] = (size_t)(t + n - c - 1); }
       }
     } else if (n == 2 && t[0] == '?' && t[1] == '~') {      /* the quoted user next */
@@ -380,8 +435,9 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
     return true;
   }
   bool smtpd = *p == 'q' && lit(&p, end, "qmail-smtpd: pid "), popup = !smtpd && *p == 'q' && lit(&p, end, "qmail-popup: pid ");
-  if (smtpd || popup) {
-    l->prog = smtpd ? "qmail-smtpd" : "qmail-popup";
+  bool send = !smtpd && !popup && *p == 'm' && lit(&p, end, "mxgate-send: pid ");
+  if (smtpd || popup || send) {
+    l->prog = smtpd ? "qmail-smtpd" : popup ? "qmail-popup" : "mxgate-send";
     l->pid = num(&p, end);
     if (!lit(&p, end, " ")) return false;
     l->row = p;
@@ -395,7 +451,7 @@ static bool message(const struct scan *ix, const char *p, const char *end, struc
     const char *d = l->f[F_DETAIL], *d_end = d ? d + l->flen[F_DETAIL] : end;   /* the summary does not read it */
     l->escaped = d ? has_escape(ix, l->row, d) || has_escape(ix, d_end, end) : has_escape(ix, l->row, end);
     l->detail_escaped = d && has_escape(ix, d, d_end);
-    l->kind = L_DECISION;
+    l->kind = send ? L_SEND : L_DECISION;
     return true;
   }
   if (*p == 'm' && lit(&p, end, "mxgate-smtpd: pid ")) {

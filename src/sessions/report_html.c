@@ -68,6 +68,9 @@ int summary_html(const struct summary *cs, const struct report *r, const char *p
   for (int i = 0; i < 6; i++) fprintf(o, "<div class=\"box\"><div class=\"n\">%lu</div>%s</div>\n", vals[i], labels[i]);
   fprintf(o, "<p>%lu recipients accepted, %lu rejected; %.1f%% of sessions over TLS; %lu blocked by rblsmtpd</p>\n",
           s->rcpt_ok, s->rcpt_bad, s->sessions ? 100.0 * (double)s->tls / (double)s->sessions : 0.0, s->rbl);
+  if (s->sent[0] | s->sent[1] | s->sent[2] | s->sent[3])
+    fprintf(o, "<p>deliveries: %lu delivered, %lu deferred, %lu bounced (%lu expired)</p>\n", s->sent[0], s->sent[1],
+            s->sent[2] + s->sent[3], s->sent[3]);
   fprintf(o, "<h2>Decisions per hour (UTC)</h2>\n");
   hours_chart(o, s);
   fprintf(o, "<h2>Top decisions</h2>\n");

@@ -116,6 +116,14 @@ static struct entry *map_get_h(struct map *m, const char *key, size_t len, unsig
 
 static struct entry *map_get(struct map *m, const char *key, size_t len) { return map_get_h(m, key, len, hash(key, len), NULL); }
 
+/* the entry for key, NULL when it has none (never adds one) */
+static const struct entry *map_find(const struct map *m, const char *key, size_t len)
+{
+  if (!m->cap || !m->tag) return NULL;
+  size_t i = slot(m->e, m->tag, m->cap, key, len, hash(key, len));
+  return m->tag[i] ? &m->e[i] : NULL;
+}
+
 /* asks the memory for key's slot ahead of its count (the IP map is the
  * large one: a lookup there waits for memory); h is its hash */
 static void map_prefetch(const struct map *m, unsigned long h)
@@ -237,6 +245,25 @@ void summary_event(struct summary *sum, struct session *s, const struct decision
   if (a == 2) s->deferred = true;
 }
 
+/* one delivery attempt of mxgate-send: its outcome, and its recipient's
+ * domain (lower case) in the table of destinations */
+void summary_delivery(struct summary *sum, const char *row, size_t rowlen, const char *rcpt, size_t rcptlen)
+{
+  int k = starts(row, rowlen, "Accept::SEND::", 14) ? 0 : starts(row, rowlen, "Deferred::SEND::", 16) ? 1
+        : rowlen == 21 && !memcmp(row, "Reject::SEND::Expired", 21) ? 3 : starts(row, rowlen, "Reject::SEND::", 14) ? 2 : -1;
+  if (k < 0) return;
+  sum->sent[k]++;
+  const char *at = memrchr(rcpt, '@', rcptlen);
+  const char *dom = at ? at + 1 : rcpt;
+  size_t n = rcptlen - (size_t)(dom - rcpt);
+  char low[256];
+  if (n > sizeof low) n = sizeof low;
+  for (size_t i = 0; i < n; i++) low[i] = (char)((unsigned)(dom[i] - 'A') < 26 ? dom[i] + 32 : dom[i]);
+  if (!n) { memcpy(low, "(none)", 6); n = 6; }
+  count(&sum->sent_dom, low, n, k != 0);
+  if (k >= 2) count(&sum->bounced_dom, low, n, false);
+}
+
 /* ESMTPS, ESMTPSA, SMTPS or POP3S */
 static bool is_tls(const char *p, size_t n)
 {
@@ -309,7 +336,7 @@ void sorted(struct map *m)
 
 /* the k largest entries in order, picked in one pass (a map holds up to
  * MAP_MAX keys; sorting it all for ten lines would cost more than that) */
-static void top(FILE *o, const char *title, const struct map *m, size_t k)
+static const struct entry **pick(const struct map *m, size_t k, size_t *found)
 {
   const struct entry **best = calloc(k + 1, sizeof *best);
   size_t nb = 0;
@@ -320,6 +347,14 @@ static void top(FILE *o, const char *title, const struct map *m, size_t k)
     for (; j > 0 && by_count(e, best[j - 1]) < 0; j--) best[j] = best[j - 1];
     best[j] = e;
   }
+  *found = nb;
+  return best;
+}
+
+static void top(FILE *o, const char *title, const struct map *m, size_t k)
+{
+  size_t nb;
+  const struct entry **best = pick(m, k, &nb);
   fprintf(o, "\n%s\n", title);
   for (size_t i = 0; i < nb; i++) fprintf(o, "  %8lu  %s\n", best[i]->n, best[i]->key);
   if (m->other) fprintf(o, "  %8lu  (other)\n", m->other);
@@ -362,6 +397,9 @@ void summary_merge(struct summary *into, struct summary *from)
   merge_map(&into->bad_from, &from->bad_from);
   merge_map(&into->bad_to, &from->bad_to);
   merge_map(&into->auth, &from->auth);
+  for (int i = 0; i < 4; i++) into->sent[i] += from->sent[i];
+  merge_map(&into->sent_dom, &from->sent_dom);
+  merge_map(&into->bounced_dom, &from->bounced_dom);
   summary_free(from);
 }
 
@@ -377,8 +415,28 @@ void summary_free(struct summary *s)
 {
   if (!s) return;
   map_free(&s->rows); map_free(&s->bad_ip); map_free(&s->bad_from); map_free(&s->bad_to); map_free(&s->auth);
+  map_free(&s->sent_dom); map_free(&s->bounced_dom);
   str_free(&s->list);
   free(s);
+}
+
+/* the deliveries of mxgate-send, when the logs had any: totals, then the
+ * destination domains with the most attempts */
+static void deliveries_print(const struct summary *s, FILE *o)
+{
+  if (!(s->sent[0] | s->sent[1] | s->sent[2] | s->sent[3])) return;
+  fprintf(o, "\ndeliveries: %lu delivered, %lu deferred, %lu bounced (%lu expired)\n", s->sent[0], s->sent[1],
+          s->sent[2] + s->sent[3], s->sent[3]);
+  size_t nb;
+  const struct entry **best = pick(&s->sent_dom, 10, &nb);
+  fprintf(o, "\ndeliveries by recipient domain: delivered / deferred / bounced\n");
+  for (size_t i = 0; best && i < nb; i++) {
+    const struct entry *b = map_find(&s->bounced_dom, best[i]->key, best[i]->len);
+    unsigned long bounced = b ? b->n : 0;
+    fprintf(o, "  %8lu %8lu %8lu  %s\n", best[i]->n, best[i]->m - bounced, bounced, best[i]->key);
+  }
+  if (s->sent_dom.other) fprintf(o, "  %8lu attempts  (other)\n", s->sent_dom.other);
+  free(best);
 }
 
 void summary_print(const struct summary *cs, const struct report *r, FILE *o)
@@ -399,6 +457,7 @@ void summary_print(const struct summary *cs, const struct report *r, FILE *o)
   sorted(&s->auth);
   fprintf(o, "\nAUTH per user (ok / failed)\n");
   for (size_t i = 0; i < s->auth.n; i++) fprintf(o, "  %8lu / %-8lu  %s\n", s->auth.e[i].n, s->auth.e[i].m, s->auth.e[i].key);
+  deliveries_print(s, o);
   fprintf(o, "\ndecisions per hour (UTC): Accept / Reject / Deferred\n");
   for (int hr = 0; hr < 24; hr++)
     if (s->hour[hr][0] + s->hour[hr][1] + s->hour[hr][2])
@@ -421,6 +480,10 @@ void summary_prometheus(const struct summary *cs, const struct report *r, FILE *
           s->accepted, s->rejected, s->deferred, s->sessions - s->accepted - s->rejected - s->deferred);
   fprintf(o, "# HELP mxgate_sessions_partial_total Sessions missing their start or end line.\n"
              "# TYPE mxgate_sessions_partial_total counter\nmxgate_sessions_partial_total %lu\n", s->partial);
+  fprintf(o, "# HELP mxgate_deliveries_total Delivery attempts of mxgate-send by outcome.\n"
+             "# TYPE mxgate_deliveries_total counter\n");
+  static const char *const outcome[4] = { "delivered", "deferred", "failed", "expired" };
+  for (int i = 0; i < 4; i++) fprintf(o, "mxgate_deliveries_total{outcome=\"%s\"} %lu\n", outcome[i], s->sent[i]);
   fprintf(o, "# HELP mxgate_log_lines_total Log lines read.\n# TYPE mxgate_log_lines_total counter\n"
              "mxgate_log_lines_total %lu\n", r->lines);
   fprintf(o, "# HELP mxgate_log_lines_unrecognised_total Lines that were not part of the scheme.\n"

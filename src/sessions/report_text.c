@@ -1,10 +1,13 @@
 /* report_text.c -- one closed session out: text (a block per session),
  * JSON Lines (one object per session, schema in mxgate-sessions(1)) or CSV
  * (one row per decision); the filters; every session also goes to the
- * summary. Strings are escaped for their format; log fields were already
+ * summary. A session's deliveries (deliveries.c) follow its decisions in
+ * text and JSON; deliveries without a session are a block (an object)
+ * of their own. Strings are escaped for their format; log fields were already
  * unescaped, so they may hold any byte.
  */
 #include "sessions.h"
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -13,12 +16,22 @@ static bool has(const char *hay, const char *needle)
   return !needle || strcasestr(hay, needle) != NULL;
 }
 
+/* whether one of s's Queued lines has qp */
+static bool has_qp(const struct session *s, long qp)
+{
+  for (size_t i = 0; i < s->nev; i++)
+    if (is_queued_row(s->ev[i].row, strlen(s->ev[i].row)) && queued_qp(s->ev[i].detail, strlen(s->ev[i].detail)) == qp)
+      return true;
+  return false;
+}
+
 bool filter_match(const struct filter *f, const struct session *s)
 {
   if (f->pid && s->pid != f->pid) return false;
   if (f->ip && strcmp(s->ip, f->ip) != 0) return false;
   if (f->since && s->start && s->start < f->since) return false;
   if (f->until && s->start && s->start > f->until) return false;
+  if (f->has_qp && !has_qp(s, f->qp)) return false;
   if (!f->from && !f->to && !f->user && !f->action && !f->row) return true;
   for (size_t i = 0; i < s->nev; i++) {
     const struct event *e = &s->ev[i];
@@ -62,6 +75,54 @@ static void stamp(char *buf, size_t cap, double ts)
   snprintf(buf + n, cap - n, ".%03dZ", (int)((ts - (double)t) * 1000));
 }
 
+/* a field in the text listing: bytes below 0x20 as \xHH, so that a
+ * remote server's reply cannot split the listing's lines */
+static void text_str(FILE *o, const char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) fprintf(o, "\\x%02x", (unsigned char)*s);
+    else fputc(*s, o);
+}
+
+/* "  TIME <rcpt> ROW via HOP [IP] PROTO tls verified id ID: REPLY", a line per attempt */
+static void text_deliveries(FILE *o, const struct delivery **d, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    char ts[40];
+    stamp(ts, sizeof ts, d[i]->ts);
+    fprintf(o, "  %s <", ts); text_str(o, d[i]->rcpt);
+    fprintf(o, "> %s", d[i]->row);
+    if (d[i]->hop[0]) { fprintf(o, " via "); text_str(o, d[i]->hop); }
+    if (d[i]->ip[0]) { fprintf(o, " ["); text_str(o, d[i]->ip); fputc(']', o); }
+    if (d[i]->proto[0]) { fputc(' ', o); text_str(o, d[i]->proto); }
+    if (d[i]->tls[0]) { fprintf(o, " tls "); text_str(o, d[i]->tls); }
+    fprintf(o, " id "); text_str(o, d[i]->id);
+    fprintf(o, ": "); text_str(o, d[i]->reply);
+    fputc('\n', o);
+  }
+}
+
+static void json_deliveries(FILE *o, const struct delivery **d, size_t n)
+{
+  fputc('[', o);
+  for (size_t i = 0; i < n; i++) {
+    char ts[40];
+    stamp(ts, sizeof ts, d[i]->ts);
+    fprintf(o, "%s{\"ts\":", i ? "," : ""); json_str(o, ts);
+    fprintf(o, ",\"rcpt\":"); json_str(o, d[i]->rcpt);
+    fprintf(o, ",\"from\":"); json_str(o, d[i]->from);
+    fprintf(o, ",\"row\":"); json_str(o, d[i]->row);
+    fprintf(o, ",\"ip\":"); json_str(o, d[i]->ip);
+    fprintf(o, ",\"host\":"); json_str(o, d[i]->hop);
+    fprintf(o, ",\"proto\":"); json_str(o, d[i]->proto);
+    fprintf(o, ",\"tls\":"); json_str(o, d[i]->tls);
+    fprintf(o, ",\"qp\":%ld,\"id\":", d[i]->qp); json_str(o, d[i]->id);
+    fprintf(o, ",\"reply\":"); json_str(o, d[i]->reply);
+    fprintf(o, ",\"pid\":%ld}", d[i]->pid);
+  }
+  fputc(']', o);
+}
+
 static void exit_text(const struct session *s, char *buf, size_t cap)
 {
   if (s->status < 0) snprintf(buf, cap, "?");
@@ -69,7 +130,7 @@ static void exit_text(const struct session *s, char *buf, size_t cap)
   else snprintf(buf, cap, "signal %ld", s->status & 0x7f);
 }
 
-static void text(FILE *o, const struct session *s)
+static void text(FILE *o, const struct session *s, const struct delivery **d, size_t nd)
 {
   char t0[40], ex[32];
   stamp(t0, sizeof t0, s->start);
@@ -90,9 +151,10 @@ static void text(FILE *o, const struct session *s)
     fputc('\n', o);
   }
   if (s->dropped) fprintf(o, "  (%zu more decisions not kept)\n", s->dropped);
+  text_deliveries(o, d, nd);
 }
 
-static void json(FILE *o, const struct session *s)
+static void json(FILE *o, const struct session *s, const struct delivery **d, size_t nd)
 {
   char t0[40], t1[40];
   stamp(t0, sizeof t0, s->start);
@@ -124,7 +186,9 @@ static void json(FILE *o, const struct session *s)
     fprintf(o, ",\"detail\":"); json_str(o, e->detail);
     fputc('}', o);
   }
-  fprintf(o, "],\"dropped\":%zu}\n", s->dropped);
+  fprintf(o, "],\"dropped\":%zu,\"deliveries\":", s->dropped);
+  json_deliveries(o, d, nd);
+  fprintf(o, "}\n");
 }
 
 static void csv(FILE *o, const struct session *s)
@@ -139,12 +203,71 @@ static void csv(FILE *o, const struct session *s)
   }
 }
 
+static void count_deliveries(struct summary *sum, const struct delivery **d, size_t n)
+{
+  for (size_t i = 0; sum && i < n; i++) summary_delivery(sum, d[i]->row, strlen(d[i]->row), d[i]->rcpt, strlen(d[i]->rcpt));
+}
+
 void report_session(struct report *r, struct session *s)
 {
   if (!r->stream && !filter_match(&r->filter, s)) return;      /* counting only: no filter */
-  if (r->sum) summary_add(r->sum, s);
-  if (r->quiet) return;
-  if (r->format == FMT_JSON) json(r->out, s);
-  else if (r->format == FMT_CSV) csv(r->out, s);
-  else text(r->out, s);
+  size_t nd = 0;
+  const struct delivery **d = r->dlv && s->nqrec ? deliveries_of(r->dlv, s, &nd) : NULL;
+  if (r->sum) { summary_add(r->sum, s); count_deliveries(r->sum, d, nd); }
+  if (!r->quiet) {
+    if (r->format == FMT_JSON) json(r->out, s, d, nd);
+    else if (r->format == FMT_CSV) csv(r->out, s);
+    else text(r->out, s, d, nd);
+  }
+  free(d);
+}
+
+/* deliveries without their session are listed when no filter but --qp is
+ * given (and then only of that qp) */
+static bool unjoined_match(const struct filter *f, long qp)
+{
+  struct filter none = { 0 };
+  none.has_qp = f->has_qp; none.qp = f->qp;
+  return !memcmp(f, &none, sizeof none) && (!f->has_qp || f->qp == qp);
+}
+
+void report_deliveries(struct report *r, const struct delivery **d, size_t n)
+{
+  if (!n || !unjoined_match(&r->filter, d[0]->qp)) return;
+  count_deliveries(r->sum, d, n);
+  if (r->quiet || r->format == FMT_CSV) return;
+  FILE *o = r->out;
+  if (r->format == FMT_JSON) {
+    fprintf(o, "{\"kind\":\"deliveries\",\"host\":"); json_str(o, d[0]->host);
+    fprintf(o, ",\"qp\":%ld,\"id\":", d[0]->qp); json_str(o, d[0]->id);
+    fprintf(o, ",\"deliveries\":");
+    json_deliveries(o, d, n);
+    fprintf(o, "}\n");
+    return;
+  }
+  char t0[40];
+  stamp(t0, sizeof t0, d[0]->ts);
+  fprintf(o, "%s qp %ld%s%s id ", t0, d[0]->qp, d[0]->host[0] ? " on " : "", d[0]->host);
+  text_str(o, d[0]->id);
+  fprintf(o, "  deliveries without their session in the log\n");
+  text_deliveries(o, d, n);
+}
+
+void report_unjoined(struct report *r)
+{
+  struct deliveries *x = r->dlv;
+  if (!x || x->phase != DLV_JOINING) return;
+  const struct delivery **group = malloc((x->n - x->unjoined + 1) * sizeof *group);
+  if (!group) return;
+  size_t n = 0;
+  for (size_t i = x->unjoined; i < x->n; i++) {
+    const struct delivery *d = &x->d[i];
+    if (n && (d->qp != group[0]->qp || strcmp(d->host, group[0]->host) || strcmp(d->id, group[0]->id))) {
+      report_deliveries(r, group, n);
+      n = 0;
+    }
+    group[n++] = d;
+  }
+  report_deliveries(r, group, n);
+  free(group);
 }

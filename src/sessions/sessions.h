@@ -18,7 +18,7 @@
 #define EVENTS_MAX 2000          /* decisions kept per session (more are counted) */
 #define FIELD_MAX 512
 
-enum line_kind { L_NONE, L_STATUS, L_OPEN, L_OK, L_DENY, L_END, L_RBL, L_DECISION, L_WARNING };
+enum line_kind { L_NONE, L_STATUS, L_OPEN, L_OK, L_DENY, L_END, L_RBL, L_DECISION, L_WARNING, L_SEND };
 
 struct logline {
   enum line_kind kind;
@@ -35,7 +35,8 @@ struct logline {
   long status;
   /* decision */
   const char *row; size_t rowlen;       /* Action::Type::Condition */
-  const char *f[8]; size_t flen[8];     /* S, P, H, F, T, user, detail, (S host): L_DECISION only */
+  const char *f[8]; size_t flen[8];     /* S, P, H, F, T, user, detail, (S host): L_DECISION and L_SEND
+                                         * (mxgate-send's delivery line: S the next hop, T the recipient) */
 };
 enum { F_IP, F_PROTO, F_HELO, F_FROM, F_TO, F_USER, F_DETAIL, F_SHOST };
 
@@ -63,6 +64,13 @@ bool parse_scanned(const struct scan *ix, const char *p, size_t n, struct loglin
 bool parse_line(const char *p, size_t n, struct logline *l, struct parse_memo *m);
 /* \xHH decoding into out (cut at cap - 1) */
 size_t unescape(const char *in, size_t n, char *out, size_t cap);
+/* the unescaped detail of a delivery line, "qp N id ID[ tls verified|tls
+ * unverified]: REPLY", into its parts (pointers into d); false when it is
+ * not of that form (then qp is -1 and reply the whole detail) */
+struct send_detail { long qp; const char *id, *tls, *reply; size_t idlen, tlslen, replylen; };
+bool send_detail(const char *d, size_t n, struct send_detail *out);
+/* the qp of a Queued line's unescaped detail ("qp N bytes M"), -1 if none */
+long queued_qp(const char *d, size_t n);
 
 /* strings of a session live in its arena: blocks that never move, freed
  * with the session (events point into them) */
@@ -90,6 +98,7 @@ struct session {
   const char *iphash_of;
   struct event *ev;
   size_t nev, cap, dropped;
+  size_t *qrec, nqrec, qreccap;     /* its Queued lines' records in the delivery index (deliveries.c) */
   struct arena *arena;
   struct session *next;          /* hash chain, or the list of closed orphans */
 };
@@ -104,10 +113,12 @@ struct decision {
 struct filter {
   const char *ip, *from, *to, *user, *action, *row;
   long pid;
+  bool has_qp; long qp;          /* --qp: sessions whose Queued line has this qp */
   double since, until;
 };
 
 struct report;
+struct delivery;
 typedef void (*emit_fn)(struct report *r, const struct session *s);
 
 struct report {
@@ -119,6 +130,7 @@ struct report {
   const char *html;
   struct filter filter;
   struct summary *sum;
+  struct deliveries *dlv;        /* mxgate-send's delivery lines (deliveries.c), NULL when only counting */
   unsigned long lines, unrecognised, sessions, partial;
 };
 
@@ -138,6 +150,11 @@ void table_merge(struct table *prev, struct table *next, struct report *r);
 /* report_text.c */
 bool filter_match(const struct filter *f, const struct session *s);
 void report_session(struct report *r, struct session *s);
+/* deliveries without a session: d[0..n), of one qp and id */
+void report_deliveries(struct report *r, const struct delivery **d, size_t n);
+void report_unjoined(struct report *r);                /* after the last input */
+/* report_summary.c: one delivery attempt, counted by its recipient's domain */
+void summary_delivery(struct summary *sum, const char *row, size_t rowlen, const char *rcpt, size_t rcptlen);
 /* report_summary.c */
 struct summary *summary_new(bool want_list);
 void summary_add(struct summary *sum, struct session *s);
@@ -147,6 +164,47 @@ void summary_free(struct summary *sum);
 void summary_print(const struct summary *sum, const struct report *r, FILE *out);
 void summary_prometheus(const struct summary *sum, const struct report *r, FILE *out);
 int summary_html(const struct summary *sum, const struct report *r, const char *path, const str *rows);
+
+/* deliveries.c: mxgate-send's lines, joined to the sessions that queued
+ * their messages. A first reading of the logs (indexing) keeps every
+ * delivery line and every Queued line; deliveries_resolve() gives each
+ * delivery the most recent Queued line of its qp (and syslog host) at or
+ * before it; the second reading (joining) hands each session its Queued
+ * lines' records. Without a first reading (standard input, -f) each
+ * delivery line is reported on its own as it comes. */
+struct delivery {
+  double ts;
+  long pid, qp;                  /* mxgate-send's pid; qp -1 when the detail had none */
+  size_t rec;                    /* the Queued record it joined, NO_RECORD for none */
+  size_t seq;                    /* its place in the log */
+  const char *host, *row, *ip, *hop, *proto, *from, *rcpt, *id, *tls, *reply;    /* unescaped, "" when absent */
+};
+#define NO_RECORD ((size_t)-1)
+struct queued_rec { double ts; long qp; const char *host; size_t first, n; bool claimed; };
+enum dlv_phase { DLV_LIVE, DLV_INDEXING, DLV_JOINING };
+struct deliveries {
+  enum dlv_phase phase;
+  struct delivery *d; size_t n, cap;
+  struct queued_rec *q; size_t nq, qcap;
+  size_t next_queued;            /* joining: the Queued lines met so far */
+  size_t *order;                 /* the records by (host, qp, time), for a line not met in the same place */
+  size_t unjoined;               /* after deliveries_resolve: d[unjoined..n) have no session */
+  struct arena *arena;
+};
+struct deliveries *deliveries_new(enum dlv_phase phase);
+void deliveries_free(struct deliveries *x);
+/* a line while indexing (a delivery or a Queued line; others are ignored) */
+void deliveries_index(struct deliveries *x, const struct logline *l);
+void deliveries_resolve(struct deliveries *x);
+/* joining: a Queued line of session s */
+void deliveries_queued(struct deliveries *x, struct session *s, const struct logline *l);
+/* a session's deliveries (per message id and recipient, in time order), in
+ * a malloc'd array of *n; NULL for none */
+const struct delivery **deliveries_of(const struct deliveries *x, const struct session *s, size_t *n);
+/* a delivery line while live: kept until deliveries_clear() */
+const struct delivery *deliveries_add(struct deliveries *x, const struct logline *l);
+void deliveries_clear(struct deliveries *x);
+bool is_queued_row(const char *row, size_t n);
 
 /* input.c */
 int read_input(const char *path, struct table *t, struct report *r, bool follow);

@@ -21,6 +21,8 @@ struct summary {
   long hour_sec, hour_of;                         /* the last second a decision was counted in, and its hour */
   struct rowkind rowcache[ROWCACHE], rowspare;     /* rows met, by a hash of their ends; a row the map had no room for */
   struct map rows, bad_ip, bad_from, bad_to, auth;
+  unsigned long sent[4];                          /* delivery attempts: delivered, deferred, Perm_Failure, Expired */
+  struct map sent_dom, bounced_dom;               /* by recipient domain: n delivered, m deferred or bounced; n bounced */
   bool want_list;                                 /* --html: keep the session list */
   str list;                                      /* HTML table rows */
   unsigned long listed;

@@ -1,8 +1,8 @@
 /* fuzz_sessions_parse.c -- libFuzzer: the log line parser and the session
  * join never read out of bounds or crash, whatever the lines; neither do
  * the chunked join (the input cut in two, the halves merged, each block
- * indexed by one of the vector codes the CPU has) and the counting
- * summary. */
+ * indexed by one of the vector codes the CPU has), the counting summary
+ * and the join of mxgate-send's delivery lines, read twice or once. */
 #include "sessions.h"
 #include <stdint.h>
 #include <stdio.h>
@@ -54,12 +54,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   static FILE *null;
   if (!null) null = fopen("/dev/null", "w");
   const char *p = (const char *)data, *end = p + size;
-  /* every session printed as JSON */
-  struct report r = { .out = null, .format = FMT_JSON };
+  /* every session printed as JSON with its deliveries: the lines read
+   * twice, as files are (an index of the delivery and Queued lines, then the join) */
+  struct report r = { .out = null, .format = FMT_JSON, .dlv = deliveries_new(DLV_INDEXING) };
   struct table *t = table_new();
   feed(t, &r, p, end);
+  deliveries_resolve(r.dlv);
+  r.dlv->phase = DLV_JOINING;
+  feed(t, &r, p, end);
   table_flush(t, &r);
+  report_unjoined(&r);
+  deliveries_free(r.dlv);
   table_free(t);
+  /* read once, as standard input is: each delivery in text on its own, counted */
+  struct report once = { .out = null, .format = FMT_TEXT, .dlv = deliveries_new(DLV_LIVE), .sum = summary_new(false) };
+  t = table_new();
+  feed(t, &once, p, end);
+  table_flush(t, &once);
+  table_free(t);
+  deliveries_free(once.dlv);
+  summary_print(once.sum, &once, null);
+  summary_free(once.sum);
   /* counted into a summary in two chunks, cut at a line end */
   const char *cut = size ? memchr(p + size / 2, '\n', (size_t)(end - (p + size / 2))) : NULL;
   cut = cut ? cut + 1 : end;
