@@ -49,7 +49,7 @@ class Send:
         self.logfh = open(self.logpath, "wb")
         self.proc = subprocess.Popen([h.prog("mxgate-send")], stderr=self.logfh, stdout=subprocess.DEVNULL,
                                      env={"PATH": os.environ["PATH"], "MXGATE_HOME": home.dir,
-                                          "DNSCACHEIP": dns.spec})
+                                          "DNSCACHEIP": dns.spec}, start_new_session=True)
         h.wait_for(lambda: "mxgate-send: started" in self.log(), what="mxgate-send started")
 
     def log(self):
@@ -85,8 +85,15 @@ def submit(port, rcpts, body):
 
 
 def entries(home):
+    """the entries in queue/todo now (one removed while they are read is left out)"""
     todo = home.path("queue", "todo")
-    return {f: qentry.read(os.path.join(todo, f)) for f in os.listdir(todo)} if os.path.isdir(todo) else {}
+    out = {}
+    for f in os.listdir(todo) if os.path.isdir(todo) else []:
+        try:
+            out[f] = qentry.read(os.path.join(todo, f))
+        except FileNotFoundError:
+            pass
+    return out
 
 
 class World:
@@ -118,6 +125,20 @@ def test_delivered_to_the_mx_with_its_log_line():
             send.wait_line(f"Accept::SEND::Delivered: S:127.0.0.50:mx.dest.test P:ESMTP F:alice@example.test T:{r} "
                            f"'qp\\x20{qp}\\x20id\\x20{eid}:\\x20250\\x202.0.0\\x20Ok'\n")
         h.wait_for(lambda: entries(w.home) == {}, what="the entry removed")
+        # mxgate-sessions follows the message from its session to both deliveries
+        import json
+        logs = tempfile.mkdtemp(prefix="mxgate-send-logs-")
+        open(os.path.join(logs, "smtpd"), "w").write(w.smtpd.log())
+        open(os.path.join(logs, "send"), "w").write(send.log())
+        r = subprocess.run([h.prog("mxgate-sessions"), "--format", "json", "--qp", str(qp),
+                            os.path.join(logs, "smtpd"), os.path.join(logs, "send")], capture_output=True, text=True)
+        shutil.rmtree(logs, ignore_errors=True)
+        assert r.returncode == 0, r.stderr
+        sess = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        assert len(sess) == 1, r.stdout
+        got = {(d["rcpt"], d["row"], d["host"], d["ip"], d["proto"], d["id"]) for d in sess[0]["deliveries"]}
+        assert got == {(rc, "Accept::SEND::Delivered", "mx.dest.test", "127.0.0.50", "ESMTP", eid)
+                       for rc in ("bob@dest.test", "carol@dest.test")}, sess[0]["deliveries"]
         t, = sink.transactions()                          # one transaction for both
         assert b"X-Rcpt-Args: <bob@dest.test>" in t and b"X-Rcpt-Args: <carol@dest.test>" in t, t[:400]
         assert b"\nSubject: out\n\nto the MX\n" in t, t[-200:]     # smtp-sink stores LF line ends
@@ -218,8 +239,9 @@ def test_sigkill_during_deliveries_loses_nothing():
         while entries(w.home) and kills < 20:
             send = Send(w.home, w.dns)
             time.sleep(rnd.uniform(0.002, 0.02))
-            # the runner and its workers, in the middle of their deliveries
-            subprocess.run(["pkill", "-KILL", "-f", "^" + h.prog("mxgate-send")])
+            # the runner and its workers (its process group: tests run side by
+            # side), in the middle of their deliveries
+            os.killpg(send.proc.pid, signal.SIGKILL)
             send.proc.wait(10)
             send.logfh.close()
             kills += 1
@@ -259,10 +281,41 @@ def test_connections_to_one_destination_are_limited():
                                capture_output=True, text=True)
             most = max(most, len(r.stdout.splitlines()))
             time.sleep(0.05)
-        assert entries(w.home) == {}
+        assert entries(w.home) == {}, send.log()[-3000:]
         assert len(sink.transactions()) == 8
         assert 1 <= most <= 2, most
         print(f"8 messages to one destination, at most {most} connections at once")
+    finally:
+        if send:
+            send.stop()
+        sink.stop(); w.stop()
+
+
+def test_a_5xx_sends_one_bounce_to_the_sender():
+    """two recipients refused with 5xx: one RFC 3464 bounce to the sender,
+    queued and delivered by mxgate-send itself (here into alice's Maildir),
+    naming both, with the next hop's reply as the Diagnostic-Code"""
+    import email
+    w = World(["--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.56"])
+    sink = Sink("127.0.0.56", options=["-f", "RCPT"])
+    send = None
+    try:
+        submit(w.smtpd.port, ["bob@dest.test", "carol@dest.test"], "Subject: refused\n\nnobody wants it\n")
+        send = Send(w.home, w.dns)
+        send.wait_line("bounce queued as ")
+        h.wait_for(lambda: len(w.home.delivered("alice")) == 1, timeout=20, what="the bounce in alice's Maildir")
+        msg = email.message_from_bytes(w.home.delivered("alice")[0])
+        assert msg["Return-Path"] == "<>" and msg.get_content_type() == "multipart/report"
+        assert msg.get_param("report-type") == "delivery-status"
+        status = [p for p in msg.walk() if p.get_content_type() == "message/delivery-status"][0]
+        blocks = status.get_payload()
+        rcpts = {b["Final-Recipient"]: b for b in blocks[1:]}
+        assert set(rcpts) == {"rfc822; bob@dest.test", "rfc822; carol@dest.test"}, list(rcpts)
+        for b in rcpts.values():
+            assert b["Action"] == "failed" and b["Status"].startswith("5."), dict(b)
+            assert b["Diagnostic-Code"].startswith("smtp; 5"), dict(b)
+        send.wait_line("Accept::SEND::Delivered: S::localhost P:MAILDIR F: T:alice@example.test")
+        assert entries(w.home) == {}
     finally:
         if send:
             send.stop()
