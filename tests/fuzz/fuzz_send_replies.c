@@ -15,6 +15,7 @@
  * The queue runner's files are left out: the client needs none of them.
  * fuzz-without: src/send/runner.c
  * fuzz-without: src/send/route.c
+ * fuzz-without: src/send/worker.c
  */
 #include "send.h"
 #include <stdint.h>
