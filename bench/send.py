@@ -86,7 +86,7 @@ def postfix_round(count, rcpts, sink_port):
         spool = os.path.join(d, "spool")
         queued = lambda: count_files(os.path.join(spool, "incoming")) + count_files(os.path.join(spool, "active")) + \
             count_files(os.path.join(spool, "deferred")) + count_files(os.path.join(spool, "maildrop"))
-        h.wait_for(lambda: count_files(os.path.join(spool, "deferred")) >= count, timeout=300, what="postfix queue held")
+        h.wait_for(lambda: count_files(os.path.join(spool, "incoming")) >= count, timeout=300, what="postfix queue held")
         t0 = time.monotonic()
         subprocess.run(["sh", sh, "release", d, str(port)], check=True)
         while queued():
