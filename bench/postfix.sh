@@ -5,8 +5,8 @@
 # it was queued (Postfix fsyncs each queue file before its 250, as
 # mxgate-queue does). Nothing of the system instance is touched.
 # With RELAY (IP:PORT), every message is relayed there by SMTP instead,
-# and held in the queue (defer_transports) until
-# bench/postfix.sh release DIR PORT lets the queue manager deliver it.
+# and held in the queue (its queue manager not started: the messages wait
+# in incoming/) until bench/postfix.sh release DIR PORT starts it.
 set -e
 cmd=$1 dir=$2 port=$3 relay=$4
 case "$cmd" in
@@ -47,7 +47,6 @@ relayhost = [${relay%:*}]:${relay##*:}
 local_transport = smtp:[${relay%:*}]:${relay##*:}
 default_transport = smtp
 relay_transport = smtp
-defer_transports = smtp
 smtp_tls_security_level = none
 CF
   fi
@@ -56,6 +55,7 @@ CF
   # master.cf: smtpd on the bench port instead of 25, no chroot anywhere
   sed -e "s/^smtp      inet/$port      inet/" -e 's/^\([a-z0-9]* *\(unix\|inet\|fifo\|pass\|unix-dgram\) *[-yn] *[-yn] *\)[-yn]/\1n/' \
       /etc/postfix/master.cf > "$dir/etc/master.cf"
+  [ -n "$relay" ] && sed -i 's/^qmgr /#qmgr /' "$dir/etc/master.cf"
   # in the foreground, logging to a file of its own (no syslog needed)
   setsid postfix -c "$dir/etc" start-fg > "$dir/maillog" 2>&1 < /dev/null &
   for i in $(seq 1 100); do
@@ -64,8 +64,7 @@ CF
   done
   echo "postfix did not start" >&2; exit 1 ;;
 release)
-  postconf -c "$dir/etc" -e defer_transports= && postfix -c "$dir/etc" reload >/dev/null 2>&1 &&
-    postqueue -c "$dir/etc" -f ;;
+  sed -i 's/^#qmgr /qmgr /' "$dir/etc/master.cf" && postfix -c "$dir/etc" reload >/dev/null 2>&1 ;;
 stop)
   postfix -c "$dir/etc" stop >/dev/null 2>&1 || true ;;
 esac

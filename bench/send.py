@@ -2,7 +2,7 @@
 """make bench: delivery from a full queue, mxgate-send against Postfix.
 
 Each system's queue is filled with the same messages while its delivery is
-held (mxgate: mxgate-send not running; Postfix: defer_transports = smtp),
+held (mxgate: mxgate-send not running; Postfix: its queue manager not started),
 then delivery is let go and timed until the queue is empty. The next hop is
 Postfix's smtp-sink on a loopback address, the same one for both (mxgate
 reaches it through control/smtproutes, Postfix through relayhost). Both may
