@@ -1,14 +1,11 @@
 #!/bin/sh
-# bench/postfix.sh start|stop DIR PORT [RELAY] -- a private Postfix instance on
+# bench/postfix.sh start|stop DIR PORT -- a private Postfix instance on
 # 127.0.0.1:PORT for the benchmarks: its own config, queue and data
 # directories under DIR, mail for bench.test accepted and discarded after
 # it was queued (Postfix fsyncs each queue file before its 250, as
 # mxgate-queue does). Nothing of the system instance is touched.
-# With RELAY (IP:PORT), every message is relayed there by SMTP instead,
-# and held in the queue (its queue manager not started: the messages wait
-# in incoming/) until bench/postfix.sh release DIR PORT starts it.
 set -e
-cmd=$1 dir=$2 port=$3 relay=$4
+cmd=$1 dir=$2 port=$3
 case "$cmd" in
 start)
   rm -rf "$dir"; mkdir -p "$dir/spool" "$dir/data"
@@ -41,21 +38,11 @@ smtpd_tls_cert_file = $dir/cert.pem
 smtpd_tls_key_file = $dir/key.pem
 smtpd_tls_security_level = may
 CF
-  if [ -n "$relay" ]; then
-    cat >> "$dir/etc/main.cf" <<CF
-relayhost = [${relay%:*}]:${relay##*:}
-local_transport = smtp:[${relay%:*}]:${relay##*:}
-default_transport = smtp
-relay_transport = smtp
-smtp_tls_security_level = none
-CF
-  fi
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=postfix.bench.test \
     -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
   # master.cf: smtpd on the bench port instead of 25, no chroot anywhere
   sed -e "s/^smtp      inet/$port      inet/" -e 's/^\([a-z0-9]* *\(unix\|inet\|fifo\|pass\|unix-dgram\) *[-yn] *[-yn] *\)[-yn]/\1n/' \
       /etc/postfix/master.cf > "$dir/etc/master.cf"
-  [ -n "$relay" ] && sed -i 's/^qmgr /#qmgr /' "$dir/etc/master.cf"
   # in the foreground, logging to a file of its own (no syslog needed)
   setsid postfix -c "$dir/etc" start-fg > "$dir/maillog" 2>&1 < /dev/null &
   for i in $(seq 1 100); do
@@ -63,8 +50,6 @@ CF
     sleep 0.1
   done
   echo "postfix did not start" >&2; exit 1 ;;
-release)
-  sed -i 's/^#qmgr /qmgr /' "$dir/etc/master.cf" && postfix -c "$dir/etc" reload >/dev/null 2>&1 ;;
 stop)
   postfix -c "$dir/etc" stop >/dev/null 2>&1 || true ;;
 esac
