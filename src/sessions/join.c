@@ -24,9 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef BUCKETS                  /* the fuzz build makes it small: a fresh table per input */
 #define BUCKETS 4096             /* sessions open at one time, not sessions in the log */
+#endif
 #define ARENA_FIRST 512
 #define POOL_MAX 256             /* closed sessions' memory kept for reuse */
+#ifndef SEEN_FIRST               /* slots of a chunk's first map of pids (a power of two); small in the fuzz build */
+#define SEEN_FIRST 4096
+#endif
 
 /* the pids a chunk has seen, with how each first appeared */
 struct seen { long pid; char *host; size_t hostlen; struct session *orphan; bool used; };   /* host: a copy */
@@ -202,7 +207,7 @@ static struct seen *seen_slot(struct table *t, const char *host, size_t hl, long
 static struct seen *seen_add(struct table *t, const char *host, size_t hl, long pid)
 {
   if (t->nseen * 2 >= t->seencap) {
-    size_t cap = t->seencap ? t->seencap * 2 : 4096;                /* a power of two */
+    size_t cap = t->seencap ? t->seencap * 2 : SEEN_FIRST;          /* a power of two */
     struct seen *n = zalloc(cap * sizeof *n), *old = t->seen;
     if (!n) return NULL;
     size_t oldcap = t->seencap;
