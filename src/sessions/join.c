@@ -268,8 +268,11 @@ static struct session *open_session(struct table *t, struct session **pp, const 
   *s = (struct session){ .pid = l->pid, .status = -1, .start = l->ts, .end = l->ts, .last = l->ts };
   s->arena = (struct arena *)(s + 1);
   *s->arena = (struct arena){ .cap = ARENA_FIRST };
-  s->host = keep(s, l->host, host_len(l), l->escaped);
-  s->hostlen = s->host[0] ? strlen(s->host) : 0;
+  /* the host kept as the key find() looks up: its bytes as the line has
+   * them (a host unescaped, or cut at a NUL byte, was another key: the
+   * session was never found again, and a second one with that key in the
+   * same bucket was overwritten when a new open line took its slot) */
+  s->host = keep_n(s, l->host, host_len(l), false, &s->hostlen);
   s->ip = s->client_host = s->local = s->port = s->rbl = s->helo = s->proto = "";
   if (t->chunk && !t->seen_until && l->ts) t->seen_until = l->ts + IDLE_LIMIT + IDLE_LIMIT / 4;
   if (t->chunk && (!t->seen_until || l->ts <= t->seen_until)) first_sight(t, l, s);
