@@ -24,9 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef BUCKETS                  /* the fuzz build makes it small: a fresh table per input */
 #define BUCKETS 4096             /* sessions open at one time, not sessions in the log */
+#endif
 #define ARENA_FIRST 512
 #define POOL_MAX 256             /* closed sessions' memory kept for reuse */
+#ifndef SEEN_FIRST               /* slots of a chunk's first map of pids (a power of two); small in the fuzz build */
+#define SEEN_FIRST 4096
+#endif
 
 /* the pids a chunk has seen, with how each first appeared */
 struct seen { long pid; char *host; size_t hostlen; struct session *orphan; bool used; };   /* host: a copy */
@@ -203,7 +208,7 @@ static struct seen *seen_slot(struct table *t, const char *host, size_t hl, long
 static struct seen *seen_add(struct table *t, const char *host, size_t hl, long pid)
 {
   if (t->nseen * 2 >= t->seencap) {
-    size_t cap = t->seencap ? t->seencap * 2 : 4096;                /* a power of two */
+    size_t cap = t->seencap ? t->seencap * 2 : SEEN_FIRST;          /* a power of two */
     struct seen *n = zalloc(cap * sizeof *n), *old = t->seen;
     if (!n) return NULL;
     size_t oldcap = t->seencap;
@@ -264,8 +269,11 @@ static struct session *open_session(struct table *t, struct session **pp, const 
   *s = (struct session){ .pid = l->pid, .status = -1, .start = l->ts, .end = l->ts, .last = l->ts };
   s->arena = (struct arena *)(s + 1);
   *s->arena = (struct arena){ .cap = ARENA_FIRST };
-  s->host = keep(s, l->host, host_len(l), l->escaped);
-  s->hostlen = s->host[0] ? strlen(s->host) : 0;
+  /* the host kept as the key find() looks up: its bytes as the line has
+   * them (a host unescaped, or cut at a NUL byte, was another key: the
+   * session was never found again, and a second one with that key in the
+   * same bucket was overwritten when a new open line took its slot) */
+  s->host = keep_n(s, l->host, host_len(l), false, &s->hostlen);
   s->ip = s->client_host = s->local = s->port = s->rbl = s->helo = s->proto = "";
   if (t->chunk && !t->seen_until && l->ts) t->seen_until = l->ts + IDLE_LIMIT + IDLE_LIMIT / 4;
   if (t->chunk && (!t->seen_until || l->ts <= t->seen_until)) first_sight(t, l, s);

@@ -10,6 +10,14 @@
 
 #define MAP_MAX 100000
 #define LIST_MAX 5000            /* sessions listed in the HTML page */
+/* a map's first slots (a power of two) and the bytes of its key blocks;
+ * small in the fuzz build, where every input has fresh maps */
+#ifndef MAP_FIRST
+#define MAP_FIRST 256
+#endif
+#ifndef KEYBLOCK
+#define KEYBLOCK (64 << 10)
+#endif
 
 #include "summary.h"
 
@@ -68,7 +76,7 @@ static char *key_space(struct map *m, size_t len)
 {
   struct keyblock *b = m->keys;
   if (!b || b->cap - b->used < len + 1) {
-    size_t cap = len + 1 > (64 << 10) ? len + 1 : 64 << 10;
+    size_t cap = len + 1 > KEYBLOCK ? len + 1 : KEYBLOCK;
     if (!(b = malloc(sizeof *b + cap))) return NULL;
     b->next = m->keys; b->used = 0; b->cap = cap;
     m->keys = b;
@@ -83,7 +91,7 @@ static char *key_space(struct map *m, size_t len)
 static struct entry *map_get_h(struct map *m, const char *key, size_t len, unsigned long h, char *kept)
 {
   if (m->n * 2 >= m->cap && m->n < MAP_MAX) {                   /* full maps stay below half their slots */
-    size_t cap = m->cap ? m->cap * 2 : 256;                     /* a power of two */
+    size_t cap = m->cap ? m->cap * 2 : MAP_FIRST;               /* a power of two */
     struct entry *e = zalloc(cap * sizeof *e);
     unsigned char *tag = zalloc(cap);
     if (!e || !tag) { free(e); free(tag); return NULL; }

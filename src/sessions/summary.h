@@ -12,7 +12,9 @@ struct map { struct entry *e; unsigned char *tag; size_t n, cap; unsigned long o
 /* a row as the summary counts it: its entry in the rows map (while the
  * map has cap slots: a larger map has moved its entries) and what it is */
 struct rowkind { size_t len, cap; struct entry *e; int action; bool queued, auth_ok, auth_bad; };
+#ifndef ROWCACHE                 /* the fuzz build makes it small: a fresh summary per input */
 #define ROWCACHE 256
+#endif
 
 struct summary {
   unsigned long sessions, accepted, rejected, deferred, partial, rbl, tls, denied;

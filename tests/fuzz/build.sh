@@ -27,7 +27,10 @@ out="$top/build/fuzz"      # absolute: some targets chdir
 mkdir -p "$out"
 rm -rf "$out/obj-asan" "$out/obj-msan"; mkdir -p "$out/obj-asan" "$out/obj-msan"
 pass=0 fail=0
-cflags="-g -O1 -std=c11 -D_GNU_SOURCE -DPIDBITS=65536"   # PIDBITS: mxgate-sessions' pid map, 8 KB, not 512 KB per input
+cflags="-g -O1 -std=c11 -D_GNU_SOURCE -DPIDBITS=65536 -DBUCKETS=64 -DSEEN_FIRST=16 -DMAP_FIRST=16 -DKEYBLOCK=1024 -DROWCACHE=16"
+# mxgate-sessions' tables, small: fresh ones for every input (PIDBITS: the pid map,
+# 8 KB, not 512 KB; BUCKETS, SEEN_FIRST, MAP_FIRST, KEYBLOCK, ROWCACHE:
+# join.c, report_summary.c, summary.h)
 # objects of the sources named, for sanitizer $1 (asan or msan) with the
 # include path of directory $2, compiled on first use; their paths printed
 objects() {
