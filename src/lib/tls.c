@@ -170,6 +170,25 @@ static SSL_CTX *ctx_cached(enum tls_mode mode, const char **why)
   return cache[mode];
 }
 
+/* the handshake, server (SSL_accept) or client (SSL_connect) side, each
+ * wait bounded by t->timeout; then the version and cipher for the log.
+ * On failure t is freed, why set */
+static bool handshake(struct tls *t, int (*step)(SSL *), const char **why)
+{
+  for (;;) {
+    int r = step(t->ssl);
+    if (r == 1) break;
+    if (!ssl_wait(t, r)) {
+      *why = errno == ETIMEDOUT ? "handshake timed out" : "handshake failed";
+      tls_end(t);
+      return false;
+    }
+  }
+  snprintf(t->info.version, sizeof t->info.version, "%s", SSL_get_version(t->ssl));
+  snprintf(t->info.cipher, sizeof t->info.cipher, "%s", SSL_get_cipher_name(t->ssl));
+  return true;
+}
+
 struct tls *tls_start(int infd, int outfd, int timeout, enum tls_mode mode, const char **why)
 {
   struct tls *t = calloc(1, sizeof *t);
@@ -185,17 +204,7 @@ struct tls *tls_start(int infd, int outfd, int timeout, enum tls_mode mode, cons
     tls_end(t);
     return NULL;
   }
-  for (;;) {
-    int r = SSL_accept(t->ssl);
-    if (r == 1) break;
-    if (!ssl_wait(t, r)) {
-      *why = errno == ETIMEDOUT ? "handshake timed out" : "handshake failed";
-      tls_end(t);
-      return NULL;
-    }
-  }
-  snprintf(t->info.version, sizeof t->info.version, "%s", SSL_get_version(t->ssl));
-  snprintf(t->info.cipher, sizeof t->info.cipher, "%s", SSL_get_cipher_name(t->ssl));
+  if (!handshake(t, SSL_accept, why)) return NULL;
   peer_details(t);
   return t;
 }
@@ -265,17 +274,7 @@ struct tls *tls_client_start(int fd, int timeout, const char *host, const char *
     tls_end(t);
     return NULL;
   }
-  for (;;) {
-    int r = SSL_connect(t->ssl);
-    if (r == 1) break;
-    if (!ssl_wait(t, r)) {
-      *why = errno == ETIMEDOUT ? "handshake timed out" : "handshake failed";
-      tls_end(t);
-      return NULL;
-    }
-  }
-  snprintf(t->info.version, sizeof t->info.version, "%s", SSL_get_version(t->ssl));
-  snprintf(t->info.cipher, sizeof t->info.cipher, "%s", SSL_get_cipher_name(t->ssl));
+  if (!handshake(t, SSL_connect, why)) return NULL;
   t->verify_result = SSL_get_verify_result(t->ssl);
   peer_details(t);
   if (!SSL_get0_peer_certificate(t->ssl)) t->verify_result = X509_V_ERR_UNSPECIFIED;
