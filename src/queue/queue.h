@@ -130,6 +130,9 @@ int spool_deliver(const struct localmap *m, const char *id);
 int spool_flush(const struct localmap *m);                /* mxgate-queue --flush */
 /* an entry that is not whole (at todo) moved to queue/bad, said on stderr */
 void spool_set_aside(const char *id, const char *todo);
+/* todo/ID of the earlier two-file format (locked as lock) rewritten into
+ * one entry in its place; QQ_OK, or it is kept as it is */
+int spool_convert_old(const char *id, const char *todo, int lock);
 
 /* bounce.c: a delivery status notification (RFC 3464) for recipients that
  * failed for good, written and committed as ONE new queue entry */

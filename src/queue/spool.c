@@ -172,7 +172,7 @@ static bool read_all(int fd, str *out)
 
 /* todo/ID in the earlier format (locked as lock): rewritten into one
  * entry renamed over it; QQ_OK, or the entry is kept as it is */
-static int convert_old(const char *id, const char *todo, int lock)
+int spool_convert_old(const char *id, const char *todo, int lock)
 {
   char mess[4096], dir[4096], buf[65536];
   struct envelope env;
@@ -212,7 +212,7 @@ static int process(const struct localmap *m, const char *id, bool relay_too)
   if (lock < 0) return QQ_OK;                                /* someone else has it, or it is done */
   char first = 0;
   if (pread(lock, &first, 1, 0) == 1 && first == 'F') {      /* the earlier format */
-    int r = relay_too ? convert_old(id, todo, lock) : QQ_OK;
+    int r = relay_too ? spool_convert_old(id, todo, lock) : QQ_OK;
     close(lock);
     return r == QQ_OK && relay_too ? process(m, id, relay_too) : r;
   }

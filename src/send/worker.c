@@ -268,6 +268,12 @@ static long long deliver_entry(struct worker *w, const char *id)
   int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
   if (fd < 0) return 0;
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) { close(fd); return now + 10; }   /* --flush has it */
+  char first = 0;
+  if (pread(fd, &first, 1, 0) == 1 && first == 'F') {       /* the earlier two-file format: rewritten first */
+    int c = spool_convert_old(id, path, fd);
+    close(fd);
+    return c == QQ_OK ? now : now + 3600;
+  }
   struct entry e;
   int r = entry_load(fd, &e);
   if (r != QQ_OK) {

@@ -320,3 +320,32 @@ def test_a_5xx_sends_one_bounce_to_the_sender():
         if send:
             send.stop()
         sink.stop(); w.stop()
+
+
+def test_an_entry_of_the_earlier_format_is_converted_and_delivered():
+    """todo/ID as an envelope and mess/ID as the message (the format before
+    one-file entries, as an upgraded site's queue may hold): mxgate-send
+    rewrites it in place and delivers it, never sets it aside"""
+    w = World(["--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.57"])
+    sink = Sink("127.0.0.57")
+    send = None
+    try:
+        for d in ("tmp", "todo", "mess"):
+            os.makedirs(w.home.path("queue", d), exist_ok=True)
+        name = "1700000000.M1P4242Q1.host"
+        with open(w.home.path("queue", "mess", name), "wb") as fh:
+            fh.write(b"Subject: old\n\nfrom before the upgrade\n")
+        with open(w.home.path("queue", "todo", name), "wb") as fh:
+            fh.write(b"Fs@r.test\0Tbob@dest.test\0\0")
+        send = Send(w.home, w.dns)
+        send.wait_line(f"Accept::SEND::Delivered: S:127.0.0.57:mx.dest.test P:ESMTP F:s@r.test T:bob@dest.test "
+                       f"'qp\\x204242\\x20id\\x20{name}:\\x20250")
+        h.wait_for(lambda: os.listdir(w.home.path("queue", "todo")) == [], what="the entry removed")
+        assert os.listdir(w.home.path("queue", "mess")) == []
+        assert not os.path.exists(w.home.path("queue", "bad"))
+        t, = sink.transactions()
+        assert b"\nSubject: old\n\nfrom before the upgrade\n" in t, t[-200:]
+    finally:
+        if send:
+            send.stop()
+        sink.stop(); w.stop()
