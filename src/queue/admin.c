@@ -126,7 +126,7 @@ static void list_one(const char *id, bool json)
   if (pread(fd, &first, 1, 0) == 1 && first == 'F') list_unreadable(stdout, id, "earlier format", json);
   else if (entry_load(fd, &e) != QQ_OK) list_unreadable(stdout, id, "not whole", json);
   else {
-    long long queued = entry_queued_at(&e), age = queued ? (long long)time(NULL) - queued : 0;
+    long long queued = e.queued_at, age = queued ? (long long)time(NULL) - queued : 0;
     if (age < 0) age = 0;
     if (json) list_json(stdout, id, &e, queued, age);
     else list_text(stdout, id, &e, age);

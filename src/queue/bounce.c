@@ -233,7 +233,7 @@ static void cat_status(str *m, const struct dsn *d)
   const struct entry *e = d->e;
   char status[16];
   struct stat st;
-  time_t birth = (time_t)entry_queued_at(e), changed = fstat(e->fd, &st) == 0 ? st.st_mtime : 0;
+  time_t birth = (time_t)e->queued_at, changed = fstat(e->fd, &st) == 0 ? st.st_mtime : 0;
   str_cats(m, "Reporting-MTA: dns; ");
   cat_safe(m, d->me);
   if (birth) { str_cats(m, "\nArrival-Date: "); cat_date(m, birth); }

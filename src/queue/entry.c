@@ -26,8 +26,10 @@
  */
 #include "queue.h"
 #include "control.h"
+#include "io.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,18 +76,6 @@ int entry_create(struct entry_writer *w)
   return QQ_OK;
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) { if (w == 0) errno = ENOSPC; return false; }
-    p += w;
-    n -= (size_t)w;
-  }
-  return true;
-}
-
 /* zlib's crc32 takes an unsigned int length */
 static unsigned long crc_add(unsigned long crc, const char *p, size_t n)
 {
@@ -100,7 +90,7 @@ static unsigned long crc_add(unsigned long crc, const char *p, size_t n)
 
 bool entry_write(struct entry_writer *w, const void *p, size_t n)
 {
-  if (!write_all(w->fd, p, n)) return false;
+  if (!fd_write_all(w->fd, p, n)) return false;
   w->crc = crc_add(w->crc, p, n);
   w->msglen += n;
   return true;
@@ -110,7 +100,7 @@ int entry_seal(struct entry_writer *w, const char *envelope, size_t envlen)
 {
   char h[ENTRY_HEADER + 1];
   if (envlen > 99999999) return QQ_ENVELOPE;
-  if (!write_all(w->fd, envelope, envlen)) return err_code(errno);
+  if (!fd_write_all(w->fd, envelope, envlen)) return err_code(errno);
   unsigned long crc = crc_add(w->crc, envelope, envlen);
   int n = snprintf(h, sizeof h, "MXGQ1 %llu %zu %08lx %lld", w->msglen, envlen, crc, (long long)time(NULL));
   if (n < 0 || n >= ENTRY_HEADER) return QQ_BUG;
@@ -136,6 +126,16 @@ void entry_discard(struct entry_writer *w)
 }
 
 /* ---- reading ---- */
+
+int entry_lock(const char *todo)
+{
+  struct stat a, b;
+  int fd = open(todo, O_RDWR | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &a) < 0) { int e = errno; close(fd); errno = e; return -1; }
+  if (stat(todo, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) { close(fd); errno = ESTALE; return -1; }
+  return fd;
+}
 
 /* the header's numbers; false when it is not a sealed entry's */
 static bool parse_header(const char *h, unsigned long long *msglen, size_t *envlen, unsigned long *crc,
@@ -279,7 +279,7 @@ int entry_copy_message(const struct entry *e, int to)
   for (unsigned long long off = 0; off < e->msglen; ) {
     size_t k = e->msglen - off < sizeof buf ? (size_t)(e->msglen - off) : sizeof buf;
     if (!read_at(e->fd, buf, k, (off_t)(e->msgoff + off))) { errno = EIO; return -1; }
-    if (!write_all(to, buf, k)) return -1;
+    if (!fd_write_all(to, buf, k)) return -1;
     off += k;
   }
   return 0;
@@ -302,10 +302,4 @@ void entry_trigger_id(const char *id)
   if (!id) line[0] = 0;
   if (n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) < 0) { /* full: a wake-up is pending anyway */ }
   close(fd);
-}
-
-/* the time of the commit, from the header of the loaded entry e */
-long long entry_queued_at(const struct entry *e)
-{
-  return e->queued_at;
 }

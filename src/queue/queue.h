@@ -113,6 +113,10 @@ struct entry {
   struct envelope env;
   struct entry_rcpt *rcpt;     /* env.nrcpt of them */
 };
+/* todo/ID opened (read, append) and locked, still the file of that name;
+ * -1 with errno: ENOENT gone, EWOULDBLOCK another process has it, ESTALE
+ * replaced or removed meanwhile */
+int entry_lock(const char *todo);
 int entry_load(int fd, struct entry *e);                  /* QQ_OK, or QQ_READ: not a whole entry */
 bool entry_done(const struct entry *e);                   /* nobody pending */
 void entry_record(str *out, size_t i, const struct entry_rcpt *r);
@@ -121,7 +125,6 @@ int entry_copy_message(const struct entry *e, int to);    /* 0, or -1 with errno
 void entry_free(struct entry *e);
 void entry_trigger(void);                                 /* wakes mxgate-send, if it runs */
 void entry_trigger_id(const char *id);                    /* and has it try entry id now */
-long long entry_queued_at(const struct entry *e);        /* the commit's time in its header */
 
 /* spool.c */
 int spool_commit(struct entry_writer *w, const struct envelope *e);

@@ -54,21 +54,6 @@ int spool_commit(struct entry_writer *w, const struct envelope *e)
   return r;
 }
 
-/* todo/ID opened for reading and appending, and locked, still the file of
- * that name; -1 if another process works on it or it is gone */
-static int lock_entry(const char *todo)
-{
-  struct stat a, b;
-  int fd = open(todo, O_RDWR | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return -1;
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &a) < 0 || stat(todo, &b) < 0 ||
-      a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /* runs the relay program for the recipients in rcpt, the message on a
  * pipe; true when it took them */
 static bool relay(const struct entry *e, const char *sender, const char **rcpt, size_t n)
@@ -208,7 +193,7 @@ static int process(const struct localmap *m, const char *id, bool relay_too)
   str records = STR_INIT(64 << 20);
   qpath(todo, sizeof todo, "todo", id);
   qpath(dir, sizeof dir, "todo", NULL);
-  int lock = lock_entry(todo);
+  int lock = entry_lock(todo);
   if (lock < 0) return QQ_OK;                                /* someone else has it, or it is done */
   char first = 0;
   if (pread(lock, &first, 1, 0) == 1 && first == 'F') {      /* the earlier format */

@@ -265,9 +265,8 @@ static long long deliver_entry(struct worker *w, const char *id)
   entry_path(path, sizeof path, "todo", id);
   entry_path(dir, sizeof dir, "todo", NULL);
   time_t now = time(NULL);
-  int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return 0;
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0) { close(fd); return now + 10; }   /* --flush has it */
+  int fd = entry_lock(path);
+  if (fd < 0) return errno == ENOENT ? 0 : errno == ESTALE ? now : now + 10;   /* gone; replaced; --flush has it */
   char first = 0;
   if (pread(fd, &first, 1, 0) == 1 && first == 'F') {       /* the earlier two-file format: rewritten first */
     int c = spool_convert_old(id, path, fd);
