@@ -8,6 +8,7 @@
 #include "tls.h"
 #include "io.h"
 #include "control.h"
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -242,7 +245,10 @@ static SSL_CTX *client_ctx(const char *ca_file, const char **why)
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-  int ok = *ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL) : SSL_CTX_set_default_verify_paths(ctx);
+  size_t calen = strlen(ca);
+  int ok = !calen ? SSL_CTX_set_default_verify_paths(ctx)
+         : ca[calen - 1] == '/' ? SSL_CTX_load_verify_locations(ctx, NULL, ca)   /* a directory (c_rehash'd) */
+         : SSL_CTX_load_verify_locations(ctx, ca, NULL);
   if (ok != 1) { *why = "cannot load the CA certificates"; SSL_CTX_free(ctx); return NULL; }
   if (cached) SSL_CTX_free(cached);
   cached = ctx;
@@ -252,34 +258,66 @@ static SSL_CTX *client_ctx(const char *ca_file, const char **why)
 }
 
 /* the name the certificate must carry: a DNS name, or an IP literal */
-static bool expect_peer(SSL *ssl, const char *host)
+static bool expect_peer(SSL *ssl, const struct tls_client_opts *o)
 {
-  if (!host || !*host) return true;
-  X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-  if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1) return true;
-  return SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
+  char host[256];
+  snprintf(host, sizeof host, "%s", o->host && *o->host != '[' ? o->host : o->host ? o->host + 1 : "");
+  if (o->host && *o->host == '[') host[strcspn(host, "]")] = 0;
+  if (!*host) return true;
+  unsigned char addr[16];
+  if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+    return o->check_name == TLS_NAME_NONE || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1;
+  if (SSL_set_tlsext_host_name(ssl, host) != 1) return false;
+  if (o->check_name == TLS_NAME_NONE) return true;
+  SSL_set_hostflags(ssl, o->check_name == TLS_NAME_EXACT ? X509_CHECK_FLAG_NO_WILDCARDS
+                                                          : X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return SSL_set1_host(ssl, host) == 1;
 }
 
-struct tls *tls_client_start(int fd, int timeout, const char *host, const char *ca_file, const char **why)
+struct tls *tls_client_start(int fd, int timeout, const struct tls_client_opts *o, const char **why)
 {
   struct tls *t = calloc(1, sizeof *t);
   if (!t) { *why = "out of memory"; return NULL; }
   t->timeout = timeout;
-  t->ctx = client_ctx(ca_file, why);
+  t->ctx = client_ctx(o->ca_file, why);
   if (!t->ctx) { free(t); return NULL; }
   t->ssl = SSL_new(t->ctx);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  if (!t->ssl || !SSL_set_fd(t->ssl, fd) || !expect_peer(t->ssl, host)) {
+  if (!t->ssl || !SSL_set_fd(t->ssl, fd) || !expect_peer(t->ssl, o)) {
     *why = "cannot set up the TLS connection";
     tls_end(t);
     return NULL;
   }
+  if (o->ciphers && *o->ciphers && SSL_set_cipher_list(t->ssl, o->ciphers) != 1) {
+    *why = "none of the configured ciphers is known";
+    tls_end(t);
+    return NULL;
+  }
+  if (o->verify_depth > 0) SSL_set_verify_depth(t->ssl, o->verify_depth);
   if (!handshake(t, SSL_connect, why)) return NULL;
   t->verify_result = SSL_get_verify_result(t->ssl);
   peer_details(t);
   if (!SSL_get0_peer_certificate(t->ssl)) t->verify_result = X509_V_ERR_UNSPECIFIED;
   t->info.peer_verified = t->verify_result == X509_V_OK;
   return t;
+}
+
+bool tls_peer_fingerprint_is(const struct tls *t, const char *hex)
+{
+  char want[2 * EVP_MAX_MD_SIZE + 1];
+  size_t n = 0;
+  for (const char *p = hex; *p && n < sizeof want - 1; p++)
+    if (*p != ':') want[n++] = (char)tolower((unsigned char)*p);
+  want[n] = 0;
+  const EVP_MD *md = n == 40 ? EVP_sha1() : n == 56 ? EVP_sha224() : n == 64 ? EVP_sha256()
+                   : n == 128 ? EVP_sha512() : NULL;
+  X509 *cert = t ? SSL_get0_peer_certificate(t->ssl) : NULL;
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned dlen = 0;
+  if (!md || !cert || X509_digest(cert, md, d, &dlen) != 1 || dlen * 2 != n) return false;
+  char got[2 * EVP_MAX_MD_SIZE + 1];
+  for (unsigned i = 0; i < dlen; i++) snprintf(got + 2 * i, 3, "%02x", d[i]);
+  return strcmp(got, want) == 0;
 }
 
 const char *tls_verify_error(const struct tls *t)

@@ -41,11 +41,29 @@ void tls_end(struct tls *t);
 bool tls_available(void);
 
 /* client side (mxgate-send): TLS on a connected socket to a server named
- * host (SNI unless an IP literal). The handshake completes whatever the
- * certificate; tls_info()->peer_verified says whether it verified, for
- * host, against ca_file ("" or NULL: the system's CAs), and
- * tls_verify_error() why not. NULL with *why set when no handshake. */
-struct tls *tls_client_start(int fd, int timeout, const char *host, const char *ca_file, const char **why);
+ * host (SNI unless an IP literal; "[192.0.2.1]" is taken as that address).
+ * The handshake completes whatever the certificate; tls_info()->peer_verified
+ * says whether it passed the check o asks for (the chain up to a CA of
+ * o->ca_file, "" or NULL the system's, within o->verify_depth when not 0,
+ * and the name as o->check_name says), tls_verify_error() why not.
+ * NULL with *why set when no handshake. */
+enum tls_name_check {
+  TLS_NAME_WILDCARD,            /* the certificate names host; "*.example.org" counts */
+  TLS_NAME_EXACT,               /* the certificate names host itself, no wildcard */
+  TLS_NAME_NONE                 /* the chain only */
+};
+struct tls_client_opts {
+  const char *host;
+  const char *ca_file;
+  enum tls_name_check check_name;
+  const char *ciphers;          /* OpenSSL cipher list for TLS 1.2 ("" or NULL: the default) */
+  int verify_depth;             /* 0: OpenSSL's default */
+};
+struct tls *tls_client_start(int fd, int timeout, const struct tls_client_opts *o, const char **why);
 const char *tls_verify_error(const struct tls *t);
+/* whether the peer's certificate has this fingerprint: hex digits (colons
+ * ignored, any case) of its SHA-1, SHA-224, SHA-256 or SHA-512 digest,
+ * told apart by their number */
+bool tls_peer_fingerprint_is(const struct tls *t, const char *hex);
 
 #endif

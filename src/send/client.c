@@ -1,7 +1,8 @@
 /* client.c -- mxgate-send's SMTP and LMTP client (send.h).
  *
  * One connection to one hop: the greeting, EHLO (HELO when EHLO is
- * refused; LHLO for LMTP), STARTTLS as the hop says, AUTH PLAIN or LOGIN
+ * refused; LHLO for LMTP), STARTTLS as the hop says (or TLS from the
+ * first byte for SMTPS) with the certificate checked as it says, AUTH PLAIN or LOGIN
  * to a smarthost over TLS only, then any number of transactions, each
  * pipelined when the server offers PIPELINING. Every read and write has
  * the caller's timeout (poll, via io.c), every reply is read whole (all
@@ -46,6 +47,7 @@ struct smtp_conn {
   int timeout;
   struct tls *tls;
   bool esmtp, authed, broken, dirty;
+  bool verified;                /* the certificate passed the hop's check (cert_ok) */
   bool pipelining, eightbitmime, smtputf8, starttls, auth_plain, auth_login;
   bool has_size;
   unsigned long long size_max;  /* 0: no limit said */
@@ -262,13 +264,51 @@ static bool hello(struct smtp_conn *c, const char *helo, char *state, char *why,
   return false;
 }
 
-/* STARTTLS; false with *state/why set when the hop cannot be used this way.
- * *retry_plain: the handshake failed on a TLS-may hop; a new connection
- * without TLS may work */
+/* the certificate as the hop asks (send.h, enum hop_cert); false with why */
+static bool cert_ok(struct smtp_conn *c, char *why, size_t cap)
+{
+  const struct hop *h = &c->hop;
+  if (h->cert == HOP_CERT_PIN) {
+    c->verified = tls_peer_fingerprint_is(c->tls, h->pin);
+    if (!c->verified)
+      snprintf(why, cap, "421 4.7.5 the TLS certificate of %s is not the one control/tlsdestinations pins", h->name);
+    return c->verified;
+  }
+  c->verified = tls_info(c->tls)->peer_verified;
+  if (h->cert == HOP_CERT_LOG || c->verified) return true;
+  snprintf(why, cap, "421 4.7.5 the TLS certificate of %s did not verify: %s", h->name, tls_verify_error(c->tls));
+  return false;
+}
+
+/* the TLS handshake on the connection and the certificate's check; false
+ * with *state/why set. *retry_plain: the handshake failed on a TLS-may
+ * hop; a new connection without TLS may work */
+static bool tls_begin(struct smtp_conn *c, char *state, char *why, size_t cap, bool *retry_plain)
+{
+  const struct hop *h = &c->hop;
+  struct tls_client_opts o = {
+    .host = h->name, .ca_file = h->ca_file, .ciphers = h->ciphers, .verify_depth = h->verify_depth,
+    .check_name = h->cert == HOP_CERT_EXACT ? TLS_NAME_EXACT
+                : h->cert == HOP_CERT_CHAIN || h->cert == HOP_CERT_PIN ? TLS_NAME_NONE : TLS_NAME_WILDCARD,
+  };
+  const char *err = "handshake failed";
+  *state = 'p';
+  c->tls = tls_client_start(c->fd, c->timeout, &o, &err);
+  if (!c->tls) {
+    *retry_plain = h->tls == HOP_TLS_MAY && !h->smtps;
+    snprintf(why, cap, "421 4.7.0 TLS with %s failed: %s", h->name, err);
+    return false;
+  }
+  tls_attach(c->tls, &c->in, &c->out);
+  return cert_ok(c, why, cap);
+}
+
+/* STARTTLS as the hop says, then EHLO again; false with *state/why set
+ * when the hop cannot be used this way */
 static bool starttls(struct smtp_conn *c, const char *helo, char *state, char *why, size_t cap, bool *retry_plain)
 {
   const struct hop *h = &c->hop;
-  if (h->tls == HOP_TLS_NONE) return true;
+  if (h->tls == HOP_TLS_NONE || c->tls) return true;       /* never, or SMTPS: TLS already */
   if (!c->starttls) {
     if (h->tls == HOP_TLS_MAY) return true;
     *state = 'p';
@@ -284,21 +324,7 @@ static bool starttls(struct smtp_conn *c, const char *helo, char *state, char *w
     return false;
   }
   io_discard(&c->in);                  /* nothing read before TLS counts after it */
-  const char *err = "handshake failed";
-  c->tls = tls_client_start(c->fd, c->timeout, h->name, h->ca_file, &err);
-  if (!c->tls) {
-    *state = 'p';
-    *retry_plain = h->tls == HOP_TLS_MAY;
-    snprintf(why, cap, "421 4.7.0 TLS with %s failed: %s", h->name, err);
-    return false;
-  }
-  tls_attach(c->tls, &c->in, &c->out);
-  if (h->tls == HOP_TLS_VERIFY && !tls_info(c->tls)->peer_verified) {
-    *state = 'p';
-    snprintf(why, cap, "421 4.7.5 the TLS certificate of %s did not verify: %s", h->name, tls_verify_error(c->tls));
-    return false;
-  }
-  return hello(c, helo, state, why, cap);
+  return tls_begin(c, state, why, cap, retry_plain) && hello(c, helo, state, why, cap);
 }
 
 static bool auth_step(struct smtp_conn *c, const char *cmd, const char *arg, int want, struct reply *r)
@@ -368,7 +394,8 @@ static struct smtp_conn *open_once(const struct hop *h, int fd, const char *helo
   }
   io_out_init(&c->out, c->fd, c->timeout);
   io_in_init(&c->in, c->fd, c->timeout, &c->out);
-  if (greeted(c, state, why, cap) && hello(c, helo, state, why, cap) &&
+  if ((!h->smtps || h->tls == HOP_TLS_NONE || tls_begin(c, state, why, cap, retry_plain)) &&
+      greeted(c, state, why, cap) && hello(c, helo, state, why, cap) &&
       starttls(c, helo, state, why, cap, retry_plain) && authenticate(c, state, why, cap))
     return c;
   conn_free(c);
@@ -671,6 +698,6 @@ const char *smtp_proto(const struct smtp_conn *c)
   return c->authed ? "ESMTPA" : "ESMTP";
 }
 
-bool smtp_tls_verified(const struct smtp_conn *c) { return c->tls && tls_info(c->tls)->peer_verified; }
+bool smtp_tls_verified(const struct smtp_conn *c) { return c->tls && c->verified; }
 
 const char *smtp_peer_ip(const struct smtp_conn *c) { return c->hop.unixpath[0] ? c->hop.unixpath : c->hop.ip; }

@@ -8,8 +8,8 @@
  * domain every host (the smarthost). The most specific line wins: the host
  * itself, then each ".parent" from the nearest up, then the empty domain.
  * An empty relay means "the domain's own MX records". The relay is a host
- * name or an address in brackets ([192.0.2.1], [2001:db8::1]); the port
- * defaults to 25. "|user|password" makes the route authenticated: AUTH
+ * name or an address in brackets ([192.0.2.1], [2001:db8::1]); the port,
+ * after ";" as s/qmail writes it or ":", defaults to 25 (465: SMTPS). "|user|password" makes the route authenticated: AUTH
  * over TLS only (a hop without STARTTLS is then a temporary failure, never
  * a password in clear). A relay written "lmtp:PATH" (a unix socket) or
  * "lmtp:host:port" hands the mail over with LMTP (to a mail store).
@@ -18,6 +18,7 @@
  * preferences in order, equal ones shuffled), the domain's own A/AAAA when
  * it has no MX (RFC 5321 5.1), and a null MX (RFC 7505) refused at once.
  * Every name's IPv4 and IPv6 addresses are hops, IPv6 first as published.
+ * How TLS is used on them is control/tlsdestinations' (tlsdest.c).
  */
 #include "send.h"
 #include "route.h"
@@ -32,10 +33,11 @@
 int routes_load(struct routes *r)
 {
   r->lines = (str)STR_INIT(16 << 20);
-  return control_readlist(&r->lines, "smtproutes") < 0 ? -1 : 0;
+  r->tls = (str)STR_INIT(16 << 20);
+  return control_readlist(&r->lines, "smtproutes") < 0 || control_readlist(&r->tls, "tlsdestinations") < 0 ? -1 : 0;
 }
 
-void routes_free(struct routes *r) { str_free(&r->lines); }
+void routes_free(struct routes *r) { str_free(&r->lines); str_free(&r->tls); }
 
 /* the route line for host, or NULL: exact, .parents, then "" */
 static const char *find_route(const struct routes *r, const char *host)
@@ -91,10 +93,10 @@ static bool parse_relay(const char *spec, struct hop *h, bool *literal)
     memcpy(h->ip, host + 1, strlen(host + 1) + 1);
     snprintf(h->name, sizeof h->name, "[%.*s]", (int)(sizeof h->name - 3), host + 1);
     *literal = true;
-    if (end[1] == ':') port = end + 2;
+    if (end[1] == ':' || end[1] == ';') port = end + 2;
     else if (end[1]) return false;
   } else {
-    port = strchr(host, ':');
+    port = strpbrk(host, ":;");
     if (port) *port++ = 0;
     snprintf(h->name, sizeof h->name, "%.*s", (int)(sizeof h->name - 1), host);
   }
@@ -130,18 +132,23 @@ static enum dns_status add_hops(struct dns *d, const char *name, const struct ho
   return st;
 }
 
-enum route_status route_find(const struct routes *r, struct dns *d, const char *domain, struct route *out,
-                             char *why, size_t cap)
+enum route_status route_find(const struct routes *r, struct dns *d, const char *domain, const char *sender,
+                             struct route *out, char *why, size_t cap)
 {
   struct hop proto = { .port = 25, .tls = HOP_TLS_MAY };
   const char *spec = find_route(r, domain);
+  bool literal = false, relay = spec && *spec;
   out->n = 0;
-  if (spec && *spec) {                                  /* a relay */
-    bool literal = false;
-    if (!parse_relay(spec, &proto, &literal)) {
-      snprintf(why, cap, "451 4.3.5 control/smtproutes: malformed route for %s", domain);
-      return ROUTE_TEMP;
-    }
+  if (relay && !parse_relay(spec, &proto, &literal)) {
+    snprintf(why, cap, "451 4.3.5 control/smtproutes: malformed route for %s", domain);
+    return ROUTE_TEMP;
+  }
+  if (!proto.unixpath[0] && !tlsdest_apply(&r->tls, relay && !literal ? proto.name : NULL, domain, sender, &proto)) {
+    snprintf(why, cap, "451 4.3.5 control/tlsdestinations: malformed rule for %s", domain);
+    return ROUTE_TEMP;
+  }
+  proto.smtps = proto.tls != HOP_TLS_NONE && proto.port == 465 && !proto.lmtp;
+  if (relay) {                                          /* a relay */
     if (proto.unixpath[0] || literal) { out->hop[out->n++] = proto; return ROUTE_OK; }
     enum dns_status st = add_hops(d, proto.name, &proto, out);
     if (out->n) return ROUTE_OK;

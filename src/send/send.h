@@ -15,9 +15,18 @@
 #include <sys/types.h>
 
 enum hop_tls {
-  HOP_TLS_MAY,                  /* STARTTLS when offered; the certificate is checked and the result logged */
+  HOP_TLS_MAY,                  /* STARTTLS when offered */
   HOP_TLS_NONE,                 /* never */
-  HOP_TLS_VERIFY                /* required, and the certificate must verify for the hop's name */
+  HOP_TLS_REQUIRE               /* required: a hop without it is a temporary failure */
+};
+
+/* what the certificate must be once TLS is up (control/tlsdestinations) */
+enum hop_cert {
+  HOP_CERT_LOG,                 /* anything; whether it verifies for the hop's name is logged */
+  HOP_CERT_CHAIN,               /* it chains to a CA of ca_file (or the system's) */
+  HOP_CERT_NAME,                /* that, and it names the hop ("*.example.org" counts) */
+  HOP_CERT_EXACT,               /* that, and it names the hop itself, no wildcard */
+  HOP_CERT_PIN                  /* its digest is pin, whoever signed it */
 };
 
 /* where one transaction goes: resolved by the runner (route.c) */
@@ -28,7 +37,12 @@ struct hop {
   char unixpath[108];           /* LMTP over this unix socket instead ("" none) */
   bool lmtp;                    /* LHLO and one reply per recipient after DATA */
   enum hop_tls tls;
-  char ca_file[256];            /* HOP_TLS_VERIFY: the CA bundle ("" the system's) */
+  enum hop_cert cert;
+  bool smtps;                   /* TLS from the first byte (port 465), not STARTTLS */
+  char ca_file[256];            /* the CA bundle, or a directory when it ends in "/" ("" the system's) */
+  char ciphers[128];            /* OpenSSL's cipher list for TLS 1.2 ("" the default) */
+  int verify_depth;             /* the longest chain accepted (0 OpenSSL's default) */
+  char pin[130];                /* HOP_CERT_PIN: hex of the certificate's SHA-1/224/256/512 digest */
   char auth_user[256];          /* a smarthost's AUTH (PLAIN, else LOGIN), only over TLS; "" none */
   char auth_pass[256];
 };
@@ -62,7 +76,8 @@ struct smtp_conn;               /* opaque */
  * own 5xx greeting) say why, for every recipient of the transaction.
  * It sets SIGPIPE to be ignored (process-wide): a peer gone mid-write is
  * then an error return. Under HOP_TLS_MAY a failed handshake is retried
- * once on a new connection without TLS (not for a hop with AUTH) */
+ * once on a new connection without TLS (not for a hop with AUTH, nor
+ * for SMTPS); a certificate that fails the hop's check is never retried */
 #define TIMEOUT_CONNECT_S 30
 struct smtp_conn *smtp_open(const struct hop *h, const char *helo, int timeout_s, char *state, char *why, size_t cap);
 /* the same over a socket the caller has connected (fd is the connection's
@@ -78,6 +93,7 @@ bool smtp_send(struct smtp_conn *c, const struct outgoing *m, struct rcpt_outcom
 void smtp_close(struct smtp_conn *c);                 /* QUIT, close, free */
 /* for the log line */
 const char *smtp_proto(const struct smtp_conn *c);    /* "SMTP", "ESMTP", "ESMTPS", "ESMTPSA", "LMTP", "LMTPS" */
-bool smtp_tls_verified(const struct smtp_conn *c);    /* the peer's certificate verified for the hop's name */
+bool smtp_tls_verified(const struct smtp_conn *c);    /* the certificate passed the hop's check (HOP_CERT_LOG:
+                                                         the chain and the hop's name) */
 const char *smtp_peer_ip(const struct smtp_conn *c);
 #endif

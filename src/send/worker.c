@@ -121,7 +121,9 @@ static void settle(struct worker *w, const char *id, struct entry *e, size_t i, 
 static bool same_hop(const struct hop *a, const struct hop *b)
 {
   return !strcmp(a->ip, b->ip) && a->port == b->port && !strcmp(a->unixpath, b->unixpath) && a->lmtp == b->lmtp &&
-         a->tls == b->tls && !strcmp(a->auth_user, b->auth_user) && !strcasecmp(a->name, b->name);
+         a->tls == b->tls && a->cert == b->cert && a->smtps == b->smtps && !strcmp(a->ca_file, b->ca_file) &&
+         !strcmp(a->pin, b->pin) && !strcmp(a->ciphers, b->ciphers) && a->verify_depth == b->verify_depth &&
+         !strcmp(a->auth_user, b->auth_user) && !strcasecmp(a->name, b->name);
 }
 
 static void drop_conn(struct worker *w)
@@ -184,7 +186,7 @@ static void deliver_group(struct worker *w, const char *id, struct entry *e, con
 {
   struct route r;
   char why[600] = "", state = 'p';
-  enum route_status rs = route_find(&w->routes, w->dns, domain, &r, why, sizeof why);
+  enum route_status rs = route_find(&w->routes, w->dns, domain, e->env.sender, &r, why, sizeof why);
   if (rs != ROUTE_OK) {
     for (size_t k = 0; k < n; k++) settle(w, id, e, idx[k], NULL, "", NULL, rs == ROUTE_PERM ? 'b' : 'p', why, records);
     return;

@@ -52,7 +52,7 @@ static bool set_tls(struct hop *h, const char *v)
 {
   if (strcmp(v, "may") == 0) h->tls = HOP_TLS_MAY;
   else if (strcmp(v, "none") == 0) h->tls = HOP_TLS_NONE;
-  else if (strcmp(v, "verify") == 0) h->tls = HOP_TLS_VERIFY;
+  else if (strcmp(v, "verify") == 0) { h->tls = HOP_TLS_REQUIRE; h->cert = HOP_CERT_NAME; }
   else return false;
   return true;
 }
