@@ -9,6 +9,7 @@
 #include "str.h"
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int send_config_load(struct send_config *c)
 {
@@ -36,6 +37,15 @@ int send_config_load(struct send_config *c)
   }
   snprintf(c->helo, sizeof c->helo, "%.*s", (int)s.len, s.s ? s.s : "");
   str_free(&s);
+  static const char *const unread[] = { "authsenders", "domaincerts", "domainips", "qmtproutes" };
+  for (size_t i = 0; i < sizeof unread / sizeof unread[0]; i++) {      /* s/qmail's, not mxgate's: said once */
+    char rel[64], path[4096];
+    snprintf(rel, sizeof rel, "control/%s", unread[i]);
+    control_path(path, sizeof path, rel);
+    if (access(path, F_OK) == 0)
+      fprintf(stderr, "mxgate-send: warning: %s is s/qmail's and mxgate-send does not read it; "
+              "see mxgate-send(8), ROUTES\n", rel);
+  }
   return 0;
 }
 

@@ -216,9 +216,12 @@ def test_a_rule_for_every_destination():
     self_signed = Destination(domains, os.path.join(certs, "self.pem"))
     s = Sender(dns, f"a.test:mx.good.test:{good.port}\nb.test:mx.self.test:{self_signed.port}\n"
                     f"c.test:mx.self.test:{self_signed.port}\n", f"=*:{ca}\n-c.test:\n")
+    s.home.write("authsenders", ":smarthost.test|u|p\n")         # s/qmail's, not read: said at start
     try:
         sent = {d: s.submit(f"bob@{d}") for d in domains}
         s.start()
+        assert ("mxgate-send: warning: control/authsenders is s/qmail's and mxgate-send does not read it; "
+                "see mxgate-send(8), ROUTES\n") in s.send.log()
         qp, eid = sent["a.test"]
         s.send.wait_line(line("Accept::SEND::Delivered", "127.0.0.1:mx.good.test", "ESMTPS", "bob@a.test", qp, eid,
                               " tls verified: 250 "))
