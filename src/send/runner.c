@@ -11,7 +11,8 @@
  * message), each fed one entry name at a time over a socket pair and
  * answering with the time the entry is next due (0: finished). A worker
  * that dies is replaced. SIGTERM: no new entry is handed out; each worker
- * finishes the one in hand and ends, then the runner.
+ * finishes the one in hand and ends, then the runner; a worker still busy
+ * after STOP_GRACE_S seconds is killed.
  */
 #include "runner.h"
 #include "queue.h"
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #define SCAN_S 60
+#define STOP_GRACE_S 10           /* SIGTERM: how long the entries in hand may take */
 #define WORKERS_MAX 1000
 
 enum { KNOWN_WAITING = 1, KNOWN_RUNNING = 2 };
@@ -213,6 +215,26 @@ static int open_trigger(void)
   return fd;
 }
 
+/* waits STOP_GRACE_S for the workers to finish the entries in hand, then
+ * kills the rest: one stuck on a silent next hop would otherwise hold the
+ * stop for control/timeoutremote. What a killed worker was delivering is
+ * delivered again at the next start (at least once, as after a crash) */
+static void stop_workers(struct runner *r)
+{
+  int left = 0;
+  for (int i = 0; i < r->nworkers; i++) left += r->w[i].fd >= 0;
+  for (int t = 0; left && t < STOP_GRACE_S * 20; t++) {
+    for (int i = 0; i < r->nworkers; i++)
+      if (r->w[i].fd >= 0 && waitpid(r->w[i].pid, NULL, WNOHANG) == r->w[i].pid) { r->w[i].fd = -1; left--; }
+    if (left) usleep(50000);
+  }
+  if (left)
+    fprintf(stderr, "mxgate-send: %d worker(s) still delivering after %d s, stopped; their entries are delivered "
+            "again at the next start\n", left, STOP_GRACE_S);
+  for (int i = 0; i < r->nworkers; i++)
+    if (r->w[i].fd >= 0) { kill(r->w[i].pid, SIGKILL); waitpid(r->w[i].pid, NULL, 0); r->w[i].fd = -1; }
+}
+
 int runner_main(const struct send_config *cfg)
 {
   static struct runner r;
@@ -258,7 +280,7 @@ int runner_main(const struct send_config *cfg)
       if (r.w[i].fd >= 0 && (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) answer(&r, i);
   }
   for (int i = 0; i < r.nworkers; i++) if (r.w[i].fd >= 0) close(r.w[i].fd);   /* each ends after its entry */
-  for (int i = 0; i < r.nworkers; i++) if (r.w[i].fd >= 0) waitpid(r.w[i].pid, NULL, 0);
+  stop_workers(&r);
   fprintf(stderr, "mxgate-send: stopped\n");
   return 0;
 }

@@ -349,3 +349,59 @@ def test_an_entry_of_the_earlier_format_is_converted_and_delivered():
         if send:
             send.stop()
         sink.stop(); w.stop()
+
+
+def test_a_dead_destination_holds_the_others_back_no_more_than_its_slots():
+    """a destination that takes the connection and never says a word (a
+    tarpit), 6 messages for it, 6 for a live one, 3 workers, 2 connections
+    per destination: the live destination's messages all arrive while the
+    tarpit still holds its two, and the tarpit is never given a third"""
+    import socket, threading
+    w = World(["--mx-host=dead.test,mx.dead.test,10", "--host-record=mx.dead.test,127.0.0.58",
+               "--mx-host=live.test,mx.live.test,10", "--host-record=mx.live.test,127.0.0.59"],
+              control={"concurrencyremote": "3\n", "concurrencydestination": "2\n"})
+    tarpit = socket.socket()
+    tarpit.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tarpit.bind(("127.0.0.58", 25))
+    tarpit.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def hold():
+        tarpit.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(tarpit.accept()[0])          # kept open, never written to
+            except socket.timeout:
+                pass
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    sink = Sink("127.0.0.59")
+    send = None
+    try:
+        for i in range(6):
+            submit(w.smtpd.port, [f"d{i}@dead.test"], f"Subject: d{i}\n\nto the tarpit\n")
+            submit(w.smtpd.port, [f"l{i}@live.test"], f"Subject: l{i}\n\nto the live one\n")
+        send = Send(w.home, w.dns)
+        for i in range(6):                               # (smtp-sink keeps one file per connection: the log counts)
+            send.wait_line(f"Accept::SEND::Delivered: S:127.0.0.59:mx.live.test P:ESMTP F:alice@example.test "
+                           f"T:l{i}@live.test", timeout=90)
+        assert len(held) <= 2, len(held)
+        pending = sorted(r for e in entries(w.home).values() for r in e.pending())
+        assert pending == [f"d{i}@dead.test" for i in range(6)], pending
+        print(f"6 messages delivered to the live destination while the tarpit held {len(held)} connections")
+        # TERM while two workers wait on the tarpit: they are stopped after the grace period
+        send.stop()
+        log, send = send.log(), None
+        assert "mxgate-send: 2 worker(s) still delivering after 10 s, stopped; their entries are delivered again " \
+               "at the next start\nmxgate-send: stopped\n" in log, log[-2000:]
+        assert sorted(r for e in entries(w.home).values() for r in e.pending()) == pending
+    finally:
+        stop.set()
+        t.join()
+        if send:
+            send.stop()
+        for c in held:
+            c.close()
+        tarpit.close()
+        sink.stop(); w.stop()
