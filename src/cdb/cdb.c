@@ -121,10 +121,12 @@ int cdb_build(const struct cdb_kind *k, const char *src, const char *dst)
   /* finishing also frees the table's memory; after an error the file is thrown away */
   bool written = cdb_make_finish(&m.cm) == 0 && fsync(fd) == 0;
   if (!why && !written) { why = strerror(errno); where = tmp; }
-  if (close(fd) < 0 && !why) { why = strerror(errno); where = tmp; }
+  /* renamed (or removed) while still locked: once the lock goes, another
+   * run may take the file under the temp name and empty it */
   if (!why && rename(tmp, dst) < 0) { why = strerror(errno); where = dst; }
   if (why) unlink(tmp);
-  else if (fsync_parent(dst) < 0) { why = strerror(errno); where = dst; }
+  if (close(fd) < 0 && !why) { why = strerror(errno); where = dst; }
+  if (!why && fsync_parent(dst) < 0) { why = strerror(errno); where = dst; }
   if (text.s) explicit_bzero(text.s, text.cap);
   str_free(&text);
   return why ? fail(where, lineno, why) : 0;
