@@ -7,7 +7,9 @@
  *   [64+M, 64+M+E)     the envelope, qmail-queue's: "F" sender NUL, "T"
  *                      recipient NUL ..., NUL
  *   then               the recipients' state records, appended as they
- *                      change: "S <index> <state> <attempts> <next try> <reply>\n"
+ *                      change: "S <index> <state> <attempts> <next try> <reply>\n",
+ *                      and "W <time>\n" once the delay warning of
+ *                      control/bouncewarn is queued
  *
  * The crc (zlib's CRC-32, in hex) covers message and envelope. The header
  * is written last, so a file that is not whole (a crash while it was
@@ -169,13 +171,18 @@ static bool read_at(int fd, char *p, size_t n, off_t off)
   return true;
 }
 
-/* one state record "S i c attempts next reply" (without its newline) */
+/* one record "S i c attempts next reply" or "W time" (without its newline) */
 static void apply_record(struct entry *e, const char *p, size_t n)
 {
   char line[ENTRY_REPLY_MAX + 80];
-  if (n >= sizeof line || n < 2 || p[0] != 'S' || p[1] != ' ') return;
+  if (n >= sizeof line || n < 2 || (p[0] != 'S' && p[0] != 'W') || p[1] != ' ') return;
   memcpy(line, p, n);
   line[n] = 0;
+  if (p[0] == 'W') {
+    long long t;
+    if (sscanf(line + 2, "%lld", &t) == 1 && t > 0) e->warned_at = t;
+    return;
+  }
   unsigned long i, attempts;
   long long next;
   char state;
@@ -255,6 +262,13 @@ void entry_record(str *out, size_t i, const struct entry_rcpt *r)
   for (const char *p = r->reply; *p && p - r->reply < ENTRY_REPLY_MAX; p++)
     str_catc(out, (unsigned char)*p < 32 || *p == 127 ? ' ' : *p);
   str_catc(out, '\n');
+}
+
+void entry_record_warned(str *out, long long when)
+{
+  char line[40];
+  int n = snprintf(line, sizeof line, "W %lld\n", when);
+  str_catb(out, line, (size_t)n);
 }
 
 int entry_append(struct entry *e, const str *records, const char *dir)

@@ -110,6 +110,7 @@ struct entry {
   unsigned long long msgoff, msglen;
   size_t envlen;
   long long queued_at;         /* the commit's time, from the header */
+  long long warned_at;         /* when the delay warning was queued (a "W" record), 0 never */
   struct envelope env;
   struct entry_rcpt *rcpt;     /* env.nrcpt of them */
 };
@@ -120,6 +121,7 @@ int entry_lock(const char *todo);
 int entry_load(int fd, struct entry *e);                  /* QQ_OK, or QQ_READ: not a whole entry */
 bool entry_done(const struct entry *e);                   /* nobody pending */
 void entry_record(str *out, size_t i, const struct entry_rcpt *r);
+void entry_record_warned(str *out, long long when);      /* the "W" record, appended to out */
 int entry_append(struct entry *e, const str *records, const char *dir);   /* durable */
 int entry_copy_message(const struct entry *e, int to);    /* 0, or -1 with errno */
 void entry_free(struct entry *e);

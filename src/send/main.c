@@ -30,6 +30,7 @@ int send_config_load(struct send_config *c)
   if (r >= 0 && (r = control_readulong(&v, "concurrencydestination")) > 0 && v > 0) c->per_destination = (int)(v > 1000 ? 1000 : v);
   if (r >= 0 && (r = control_readulong(&v, "queuelifetime")) > 0) c->lifetime = (long long)v;
   if (r >= 0 && (r = control_readulong(&v, "timeoutremote")) > 0 && v > 0) c->timeout = (int)v;
+  if (r >= 0 && (r = control_readulong(&v, "bouncewarn")) > 0) c->bouncewarn = (long long)v;
   if (r < 0 || control_readline(&s, "helohost", NULL) < 0 || (!s.len && control_readline(&s, "me", "localhost") < 0)) {
     fprintf(stderr, "mxgate-send: fatal: a control file is unreadable or invalid\n");
     str_free(&s);

@@ -7,6 +7,7 @@ struct send_config {
   int per_destination;          /* control/concurrencydestination: connections to one domain (default 10) */
   long long lifetime;           /* control/queuelifetime in seconds (default 604800, 7 days) */
   int timeout;                  /* control/timeoutremote: every read and write (default 1200) */
+  long long bouncewarn;         /* control/bouncewarn: seconds queued before the delay warning (0: none) */
   char helo[256];               /* control/helohost, else control/me */
 };
 

@@ -15,7 +15,9 @@
  * delivers it again (at least once, never lost). A temporary failure is
  * tried again after RETRY_FIRST_S seconds, doubled at each attempt up to
  * RETRY_MAX_S, until the entry is older than control/queuelifetime: then
- * it fails for good (Reject::SEND::Expired).
+ * it fails for good (Reject::SEND::Expired). A message still pending
+ * control/bouncewarn seconds after it was queued gets one delay warning
+ * to its sender.
  *
  * Each attempt on a recipient is one log line (rows SEND_* in rows.def):
  *   mxgate-send: pid PID Accept::SEND::Delivered: S:IP:HOST P:ESMTPS F:from T:rcpt 'qp N id ID reply'
@@ -259,6 +261,32 @@ static int bounce(const char *id, const struct entry *e)
   return r;
 }
 
+/* the delay warning (control/bouncewarn), once per entry: to the sender,
+ * for the recipients still pending, queued before its "W" record goes into
+ * records (a crash in between warns twice, never not at all) */
+static void warn(const struct worker *w, const char *id, const struct entry *e, str *records)
+{
+  time_t now = time(NULL);
+  if (!w->cfg->bouncewarn || e->warned_at || entry_done(e) || now - e->queued_at < w->cfg->bouncewarn) return;
+  struct bounce_failure *f = calloc(e->env.nrcpt, sizeof *f);
+  size_t n = 0;
+  char bid[256] = "";
+  if (!f) return;
+  for (size_t i = 0; i < e->env.nrcpt; i++)
+    if (e->rcpt[i].state == 'p') f[n++] = (struct bounce_failure){ .rcpt = i };
+  int r = bounce_warn_commit(e, f, n, e->queued_at + w->cfg->lifetime, bid, sizeof bid);
+  free(f);
+  if (r != QQ_OK) {
+    fprintf(stderr, "mxgate-send: %s: the delay warning cannot be queued (exit code %d); tried again\n", id, r);
+    return;
+  }
+  entry_record_warned(records, (long long)now);
+  if (!bid[0]) return;                                     /* a bounce itself: never warned about */
+  fprintf(stderr, "mxgate-send: %s: %zu recipient(s) still pending after %lld s, delay warning queued as %s\n", id,
+          n, (long long)(now - e->queued_at), bid);
+  entry_trigger();
+}
+
 /* delivers what is due in entry id; the time it is next due, 0 when it is
  * finished (or gone, or set aside) */
 static long long deliver_entry(struct worker *w, const char *id)
@@ -300,6 +328,7 @@ static long long deliver_entry(struct worker *w, const char *id)
   }
   if (todo) deliver_remote(w, id, &e, todo, &records);
   free(todo);
+  warn(w, id, &e, &records);
   long long next = 0;
   if (entry_append(&e, &records, dir) != QQ_OK) {
     fprintf(stderr, "mxgate-send: queue entry %s: its state cannot be written: %s\n", id, strerror(errno));

@@ -8,6 +8,7 @@ import zlib
 HEADER = 64
 HEADER_RE = re.compile(rb"MXGQ1 (\d+) (\d+) ([0-9a-f]{8}) (\d+) *\n")
 RECORD_RE = re.compile(rb"S (\d+) ([dpb]) (\d+) (-?\d+) ?(.*)")
+WARNED_RE = re.compile(rb"W (\d+)")
 
 
 class NotWhole(Exception):
@@ -34,7 +35,12 @@ class Entry:
         assert all(f.startswith(b"T") for f in fields[1:-2]), self.envelope
         self.states = {i: ("p", 0, 0, "") for i in range(len(self.rcpts))}
         self.records = data[end:]
+        self.warned_at = 0                    # when the delay warning was queued
         for line in self.records.split(b"\n")[:-1]:
+            w = WARNED_RE.fullmatch(line)
+            if w:
+                self.warned_at = int(w.group(1))
+                continue
             r = RECORD_RE.fullmatch(line)
             assert r, f"bad state record {line!r}"
             self.states[int(r.group(1))] = (r.group(2).decode(), int(r.group(3)), int(r.group(4)),

@@ -405,3 +405,48 @@ def test_a_dead_destination_holds_the_others_back_no_more_than_its_slots():
             c.close()
         tarpit.close()
         sink.stop(); w.stop()
+
+
+def test_delay_warning_after_bouncewarn_once():
+    """control/bouncewarn 1: a recipient still deferred a second after the
+    message was queued gets its sender one RFC 3464 report with Action:
+    delayed (parsed field by field), a "W" record in the entry, and no
+    second warning at the next attempt"""
+    import email
+    w = World(["--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.60"],
+              control={"bouncewarn": "1\n"})
+    sink = Sink("127.0.0.60", options=["-r", "RCPT"])          # 4xx to every RCPT
+    send = None
+    try:
+        submit(w.smtpd.port, ["bob@dest.test"], "Subject: slow going\n\nwaiting\n")
+        (eid, e), = entries(w.home).items()
+        time.sleep(1.5)
+        send = Send(w.home, w.dns)
+        send.wait_line(f"mxgate-send: {eid}: 1 recipient(s) still pending after ")
+        h.wait_for(lambda: len(w.home.delivered("alice")) == 1, timeout=20, what="the warning in alice's Maildir")
+        msg = email.message_from_bytes(w.home.delivered("alice")[0])
+        assert msg["Return-Path"] == "<>" and msg.get_content_type() == "multipart/report"
+        assert msg.get_param("report-type") == "delivery-status"
+        status = [p for p in msg.walk() if p.get_content_type() == "message/delivery-status"][0]
+        blocks = status.get_payload()
+        assert len(blocks) == 2, blocks
+        b = blocks[1]
+        assert b["Final-Recipient"] == "rfc822; bob@dest.test" and b["Action"] == "delayed", dict(b)
+        assert b["Status"].startswith("4."), dict(b)
+        assert b["Will-Retry-Until"], dict(b)
+        assert b["Diagnostic-Code"].startswith("smtp; 4"), dict(b)
+        e = entries(w.home)[eid]
+        assert e.warned_at and e.pending() == ["bob@dest.test"], e.states
+        # the next attempt (now, by --retry) is deferred again, and warns no more
+        r = subprocess.run([h.prog("mxgate-queue"), "--retry", eid], env={"MXGATE_HOME": w.home.dir},
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        h.wait_for(lambda: send.log().count("Deferred::SEND::Temp_Failure: S:127.0.0.60:mx.dest.test") == 2,
+                   timeout=20, what="a second attempt")
+        time.sleep(1)
+        assert send.log().count("delay warning queued as") == 1, send.log()[-2000:]
+        assert len(w.home.delivered("alice")) == 1
+    finally:
+        if send:
+            send.stop()
+        sink.stop(); w.stop()

@@ -129,6 +129,7 @@ static void test_state_records_append_and_the_last_wins(void **st)
   r = (struct entry_rcpt){ .state = 'd', .attempts = 1 };
   snprintf(r.reply, sizeof r.reply, "250 ok");
   entry_record(&rec, 0, &r);
+  entry_record_warned(&rec, 1800000123);                              /* the delay warning's record */
   assert_int_equal(entry_append(&e, &rec, dir), QQ_OK);
   close(e.fd);
   entry_free(&e);
@@ -142,6 +143,7 @@ static void test_state_records_append_and_the_last_wins(void **st)
   assert_int_equal(e.rcpt[1].attempts, 1);
   assert_int_equal(e.rcpt[1].next_try, 1800000000);
   assert_string_equal(e.rcpt[1].reply, "451 try later  S 1 d 1 0 forged");
+  assert_int_equal(e.warned_at, 1800000123);
   assert_false(entry_done(&e));
   close(e.fd);
   entry_free(&e);
