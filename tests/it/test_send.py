@@ -450,3 +450,49 @@ def test_delay_warning_after_bouncewarn_once():
         if send:
             send.stop()
         sink.stop(); w.stop()
+
+
+def test_the_next_mx_after_a_refused_connection_or_a_5xx_greeting():
+    """three MX records: the first refuses the connection, the second
+    greets with 554, the third takes the message; s/qmail's qmail-remote
+    also goes on to the next MX after a 5xx at connection time"""
+    import socket, threading
+    w = World(["--mx-host=dest.test,mx1.dest.test,10", "--host-record=mx1.dest.test,127.0.0.64",
+               "--mx-host=dest.test,mx2.dest.test,20", "--host-record=mx2.dest.test,127.0.0.65",
+               "--mx-host=dest.test,mx3.dest.test,30", "--host-record=mx3.dest.test,127.0.0.66"])
+    greeter = socket.socket()
+    greeter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    greeter.bind(("127.0.0.65", 25))
+    greeter.listen(8)
+    stop = threading.Event()
+    greeted = []
+
+    def serve():
+        greeter.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c = greeter.accept()[0]
+            except socket.timeout:
+                continue
+            c.sendall(b"554 5.3.2 mx2 takes no mail today\r\n")
+            greeted.append(1)
+            c.close()
+    t = threading.Thread(target=serve, daemon=True)            # (nothing listens on mx1's address)
+    t.start()
+    sink = Sink("127.0.0.66")
+    send = None
+    try:
+        qp = submit(w.smtpd.port, ["bob@dest.test"], "Subject: third time\n\nlucky\n")
+        (eid, _), = entries(w.home).items()
+        send = Send(w.home, w.dns)
+        send.wait_line(f"Accept::SEND::Delivered: S:127.0.0.66:mx3.dest.test P:ESMTP F:alice@example.test "
+                       f"T:bob@dest.test 'qp\\x20{qp}\\x20id\\x20{eid}:\\x20250\\x202.0.0\\x20Ok'")
+        assert greeted == [1]
+        assert "Deferred::SEND" not in send.log() and "Reject::SEND" not in send.log()
+    finally:
+        stop.set()
+        t.join()
+        if send:
+            send.stop()
+        greeter.close()
+        sink.stop(); w.stop()
