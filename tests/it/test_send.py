@@ -496,3 +496,34 @@ def test_the_next_mx_after_a_refused_connection_or_a_5xx_greeting():
             send.stop()
         greeter.close()
         sink.stop(); w.stop()
+
+
+def test_ipv6_mx_and_the_domains_own_address_without_mx():
+    """v6.test's MX has only an AAAA record (::1): delivered over IPv6;
+    bare.test has no MX, only an A record: delivered to that address
+    (RFC 5321 5.1)"""
+    w = World(["--mx-host=v6.test,mx.v6.test,10", "--host-record=mx.v6.test,::1",
+               "--host-record=bare.test,127.0.0.67"])
+    sink6 = tempfile.mkdtemp(prefix="mxgate-sink-")
+    os.chmod(sink6, 0o777)
+    p6 = subprocess.Popen(["smtp-sink", "-u", "nobody", "-d", f"{sink6}/%M%S.", "[::1]:25", "100"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    h.wait_for(lambda: subprocess.run(["nc", "-z", "::1", "25"], capture_output=True).returncode == 0,
+               what="smtp-sink on [::1]:25")
+    sink = Sink("127.0.0.67")
+    send = None
+    try:
+        qp = submit(w.smtpd.port, ["bob@v6.test", "carol@bare.test"], "Subject: both ways\n\nv4 and v6\n")
+        (eid, _), = entries(w.home).items()
+        send = Send(w.home, w.dns)
+        send.wait_line(f"Accept::SEND::Delivered: S:::1:mx.v6.test P:ESMTP F:alice@example.test T:bob@v6.test "
+                       f"'qp\\x20{qp}\\x20id\\x20{eid}:\\x20250\\x202.0.0\\x20Ok'")
+        send.wait_line(f"Accept::SEND::Delivered: S:127.0.0.67:bare.test P:ESMTP F:alice@example.test "
+                       f"T:carol@bare.test 'qp\\x20{qp}\\x20id\\x20{eid}:\\x20250\\x202.0.0\\x20Ok'")
+        h.wait_for(lambda: os.listdir(sink6), what="the message in the IPv6 sink")
+    finally:
+        if send:
+            send.stop()
+        p6.terminate(); p6.wait(5)
+        shutil.rmtree(sink6, ignore_errors=True)
+        sink.stop(); w.stop()
