@@ -23,6 +23,9 @@ shipped and its connection cache is its default (on demand). Each round
 checks that the sink got every message, that the delivery log has one
 success per recipient, and that the queue is empty.
 
+The CPU time each spent per message is printed beside (Postfix: its master
+and every daemon it started; mxgate-send: the runner and its workers; not
+the sink's), a figure the host's load moves less than the rates.
 Rows: one recipient per message (BENCH_SEND_N messages, default 10,000)
 and ten (a fifth as many messages). Three rounds each, the two systems in
 turn (the order alternating between rounds), medians and ratios printed.
@@ -31,7 +34,7 @@ largest seen while it delivers) with BENCH_SEND_BIG (default 100,000)
 queued messages.
 This is a benchmark, never a test: nothing here asserts a time.
 """
-import os, re, signal, subprocess, sys, threading, time
+import os, re, resource, signal, subprocess, sys, threading, time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("MXGATE_BIN", os.path.join(TOP, "bin"))
@@ -103,6 +106,7 @@ def mxgate_round(count, rcpts, sink, watch_memory=False):
         logpath = os.path.join(home.dir, "send.log")
         log = open(logpath, "wb")
         base = sink.messages
+        cpu0 = children_cpu()
         t0 = time.monotonic()
         send = subprocess.Popen([os.path.join(BIN, "mxgate-send")], env={"MXGATE_HOME": home.dir, "PATH": os.environ["PATH"]},
                                 stderr=log, stdout=subprocess.DEVNULL, start_new_session=True)
@@ -115,11 +119,12 @@ def mxgate_round(count, rcpts, sink, watch_memory=False):
         rate = count / (time.monotonic() - t0)
         send.send_signal(signal.SIGTERM)
         send.wait(60)
+        cpu = children_cpu() - cpu0          # the runner and its workers (reaped by it), start to end
         log.close()
         delivered = open(logpath, "rb").read().count(b" Accept::SEND::Delivered: ")
         check(sink.messages - base == count and delivered == count * rcpts,
               f"mxgate: sink got {sink.messages - base} of {count} messages, log has {delivered} of {count * rcpts} recipients")
-        return rate, most[0]
+        return rate, cpu / count, most[0]
     finally:
         srv.stop()
         home.cleanup()
@@ -142,15 +147,43 @@ def postfix_round(pf, count, rcpts, sink):
     pf.ctl("unhold")
     check(pf_queued(pf) == pf_queued(pf, ("deferred",)) == count, "postfix: not every message in deferred/")
     check(sink.messages == base, "postfix: delivery began before the flush")
+    cpu0 = postfix_cpu(pf)
     t0 = time.monotonic()
     pf.ctl("flush")
     wait_delivered(sink, base + count, lambda: pf_queued(pf) == 0)
     rate = count / (time.monotonic() - t0)
+    cpu = postfix_cpu(pf) - cpu0
     h.wait_for(lambda: sent_lines(pf) - sent0 >= count * rcpts, timeout=10, what="postfix's log")
     sent = sent_lines(pf) - sent0
     check(sink.messages - base == count and sent == count * rcpts,
           f"postfix: sink got {sink.messages - base} of {count} messages, log has {sent} of {count * rcpts} recipients")
-    return rate
+    return rate, cpu / count
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    """seconds of CPU of pid and of its children it reaped (utime, stime, cutime, cstime)"""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / TICK
+    except OSError:
+        return 0.0
+
+
+def postfix_cpu(pf):
+    """CPU seconds of Postfix's master and every daemon it started, live or
+    reaped (a daemon that exits moves its time into master's cutime)"""
+    master = int(open(os.path.join(pf.dir, "spool", "pid", "master.pid")).read())
+    kids = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+    return proc_cpu(master) + sum(proc_cpu(int(k)) for k in kids)
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def check(ok, what):
@@ -180,27 +213,35 @@ def main():
         rows = []
         for rcpts, count in ((1, n), (10, n // 5)):
             got = {"postfix": [], "mxgate-send": []}
+            cpu = {"postfix": [], "mxgate-send": []}
             for r in range(ROUNDS):
                 order = ("postfix", "mxgate-send") if r % 2 == 0 else ("mxgate-send", "postfix")
                 for who in order:
                     if who == "postfix":
-                        got[who].append(postfix_round(pf, count, rcpts, sink))
+                        rate, c = postfix_round(pf, count, rcpts, sink)
                     else:
-                        got[who].append(mxgate_round(count, rcpts, sink)[0])
+                        rate, c, _ = mxgate_round(count, rcpts, sink)
+                    got[who].append(rate)
+                    cpu[who].append(c * 1000)
             med = {k: sorted(v)[len(v) // 2] for k, v in got.items()}
+            medcpu = {k: sorted(v)[len(v) // 2] for k, v in cpu.items()}
             print(f"  {rcpts} rcpt/msg, {count} msgs: " + ", ".join(f"{k} " + "/".join(f"{x:.0f}" for x in v)
                                                               for k, v in got.items()) + f"; {load()}", flush=True)
-            rows.append((f"{rcpts} recipient(s)/message", med))
-        print(f"\n{'figure':26} {'postfix msg/s':>14} {'mxgate-send msg/s':>24}")
-        for name, med in rows:
-            print(f"{name:26} {med['postfix']:>14.0f} {med['mxgate-send']:>14.0f} ({med['mxgate-send'] / med['postfix']:4.2f}x)")
+            print(f"    CPU ms/msg: " + ", ".join(f"{k} " + "/".join(f"{x:.2f}" for x in v) for k, v in cpu.items()),
+                  flush=True)
+            rows.append((f"{rcpts} recipient(s)/message", med, medcpu))
+        print(f"\n{'figure':26} {'postfix msg/s':>14} {'mxgate-send msg/s':>24} {'CPU ms/msg, postfix':>20} "
+              f"{'mxgate-send':>12}")
+        for name, med, medcpu in rows:
+            print(f"{name:26} {med['postfix']:>14.0f} {med['mxgate-send']:>14.0f} ({med['mxgate-send'] / med['postfix']:4.2f}x)"
+                  f" {medcpu['postfix']:>20.2f} {medcpu['mxgate-send']:>12.2f}")
         print("queues empty, and the sink received every message, after every round", flush=True)
     finally:
         if pf:
             pf.stop()
     try:
         if big:
-            rate, most = mxgate_round(big, 1, sink, watch_memory=True)
+            rate, _, most = mxgate_round(big, 1, sink, watch_memory=True)
             print(f"\nmxgate-send with {big} queued messages: {rate:.0f} msg/s delivered, "
                   f"largest Pss of runner and workers {most / 1024:.1f} MiB; {load()}", flush=True)
     finally:
