@@ -82,11 +82,17 @@ class Sink:
         self.proc.wait(5)
 
 
-def wait_delivered(sink, target, queue_empty, watch=None):
+def wait_delivered(sink, target, queue_empty, watch=None, who=""):
     """until the sink has target messages and queue_empty() holds; watch(),
-    when given, is called every half second meanwhile"""
+    when given, is called every half second meanwhile. A delivery that
+    stalls (no message for 120 s) ends the bench: something was lost"""
     last = 0.0
+    progress, seen = time.monotonic(), sink.messages
     while sink.messages < target or not queue_empty():
+        if sink.messages != seen:
+            progress, seen = time.monotonic(), sink.messages
+        check(time.monotonic() - progress < 120, f"{who}: the sink has {sink.messages} of {target} messages, "
+              "nothing more for 120 s")
         if watch and time.monotonic() - last >= 0.5:
             watch()
             last = time.monotonic()
@@ -99,6 +105,7 @@ def mxgate_round(count, rcpts, sink, watch_memory=False):
     home.write("concurrencyremote", "20\n")
     home.write("concurrencydestination", "20\n")
     srv = h.Listener(env={"MXGATE_HOME": home.dir, "RELAYCLIENT": ""}, workers="20:64", options=["-n", "1000000"])
+    send = None
     try:
         fill(srv.port, count, rcpts)
         todo = home.path("queue", "todo")
@@ -116,7 +123,7 @@ def mxgate_round(count, rcpts, sink, watch_memory=False):
             kids = subprocess.run(["pgrep", "-P", str(send.pid)], capture_output=True, text=True).stdout.split()
             most[0] = max(most[0], pss_kib([send.pid] + [int(p) for p in kids]))
             most[1] = max(most[1], pss_kib([send.pid]))
-        wait_delivered(sink, base + count, lambda: not os.listdir(todo), watch if watch_memory else None)
+        wait_delivered(sink, base + count, lambda: not os.listdir(todo), watch if watch_memory else None, "mxgate")
         rate = count / (time.monotonic() - t0)
         send.send_signal(signal.SIGTERM)
         send.wait(60)
@@ -127,6 +134,9 @@ def mxgate_round(count, rcpts, sink, watch_memory=False):
               f"mxgate: sink got {sink.messages - base} of {count} messages, log has {delivered} of {count * rcpts} recipients")
         return rate, cpu / count, most
     finally:
+        if send and send.poll() is None:               # the bench stopped midway: our runner goes too
+            os.killpg(send.pid, signal.SIGKILL)
+            send.wait()
         srv.stop()
         home.cleanup()
 
@@ -151,7 +161,7 @@ def postfix_round(pf, count, rcpts, sink):
     cpu0 = postfix_cpu(pf)
     t0 = time.monotonic()
     pf.ctl("flush")
-    wait_delivered(sink, base + count, lambda: pf_queued(pf) == 0)
+    wait_delivered(sink, base + count, lambda: pf_queued(pf) == 0, who="postfix")
     rate = count / (time.monotonic() - t0)
     cpu = postfix_cpu(pf) - cpu0
     h.wait_for(lambda: sent_lines(pf) - sent0 >= count * rcpts, timeout=10, what="postfix's log")
@@ -201,6 +211,19 @@ def main():
     n = int(os.environ.get("BENCH_SEND_N", 2000 if quick else 10000))
     big = int(os.environ.get("BENCH_SEND_BIG", 20000 if quick else 100000))
     sink = Sink()
+    try:
+        compare(sink, n)
+        if big:
+            rate, _, most = mxgate_round(big, 1, sink, watch_memory=True)
+            print(f"\nmxgate-send with {big} queued messages: {rate:.0f} msg/s delivered, "
+                  f"largest Pss of runner and workers {most[0] / 1024:.1f} MiB (of the runner alone "
+                  f"{most[1] / 1024:.1f} MiB); {load()}", flush=True)
+    finally:
+        sink.stop()
+
+
+def compare(sink, n):
+    """the two rows, Postfix and mxgate-send in turn"""
     pf = None
     try:
         pf = Postfix(relay=f"{SINK_IP}:{sink.port}")
@@ -240,14 +263,6 @@ def main():
     finally:
         if pf:
             pf.stop()
-    try:
-        if big:
-            rate, _, most = mxgate_round(big, 1, sink, watch_memory=True)
-            print(f"\nmxgate-send with {big} queued messages: {rate:.0f} msg/s delivered, "
-                  f"largest Pss of runner and workers {most[0] / 1024:.1f} MiB (of the runner alone "
-                  f"{most[1] / 1024:.1f} MiB); {load()}", flush=True)
-    finally:
-        sink.stop()
 
 
 if __name__ == "__main__":
