@@ -1,11 +1,20 @@
 #!/bin/sh
-# bench/postfix.sh start|stop DIR PORT -- a private Postfix instance on
-# 127.0.0.1:PORT for the benchmarks: its own config, queue and data
+# bench/postfix.sh start|stop DIR PORT [RELAY] -- a private Postfix instance
+# on 127.0.0.1:PORT for the benchmarks: its own config, queue and data
 # directories under DIR, mail for bench.test accepted and discarded after
 # it was queued (Postfix fsyncs each queue file before its 250, as
 # mxgate-queue does). Nothing of the system instance is touched.
+#
+# With RELAY (IP:PORT, bench/send.py), every message is relayed there by
+# SMTP instead, up to CONC (default 20) connections from the start, and
+# each message goes on hold as it is queued (smtpd's access action HOLD:
+# the queue manager never sees it). Then
+#   bench/postfix.sh unhold DIR    moves them to the deferred queue (postsuper -H)
+#   bench/postfix.sh flush DIR     asks the queue manager to deliver them now (postqueue -f)
+# No setting changes and no reload: the queue manager that delivers is the
+# one already running, with the configuration it started with.
 set -e
-cmd=$1 dir=$2 port=$3
+cmd=$1 dir=$2 port=$3 relay=$4
 case "$cmd" in
 start)
   rm -rf "$dir"; mkdir -p "$dir/spool" "$dir/data"
@@ -38,6 +47,12 @@ smtpd_tls_cert_file = $dir/cert.pem
 smtpd_tls_key_file = $dir/key.pem
 smtpd_tls_security_level = may
 CF
+  if [ -n "$relay" ]; then
+    postconf -c "$dir/etc" -e "relayhost = [${relay%:*}]:${relay##*:}" "default_transport = smtp" \
+      "relay_transport = smtp" "smtpd_client_restrictions = check_client_access static:HOLD" \
+      "default_destination_concurrency_limit = ${CONC:-20}" "smtp_destination_concurrency_limit = ${CONC:-20}" \
+      "initial_destination_concurrency = ${CONC:-20}"
+  fi
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=postfix.bench.test \
     -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
   # master.cf: smtpd on the bench port instead of 25, no chroot anywhere
@@ -50,6 +65,10 @@ CF
     sleep 0.1
   done
   echo "postfix did not start" >&2; exit 1 ;;
+unhold)
+  postsuper -c "$dir/etc" -H ALL 2>/dev/null ;;
+flush)
+  postqueue -c "$dir/etc" -f ;;
 stop)
   postfix -c "$dir/etc" stop >/dev/null 2>&1 || true ;;
 esac

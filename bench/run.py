@@ -69,12 +69,18 @@ def pgrep(pattern):
 
 
 class Postfix:
+    """bench/postfix.sh's instance; with relay ("IP:PORT", bench/send.py) it
+    relays every message there and holds it until unhold and flush"""
     name = "postfix"
 
-    def __init__(self):
+    def __init__(self, relay=None):
         self.dir = tempfile.mkdtemp(prefix="mxgate-bench-pf-")
         self.port = h.free_port()
-        subprocess.run(["sh", os.path.join(TOP, "bench", "postfix.sh"), "start", self.dir, str(self.port)], check=True)
+        subprocess.run(["sh", os.path.join(TOP, "bench", "postfix.sh"), "start", self.dir, str(self.port)] +
+                       ([relay] if relay else []), check=True)
+
+    def ctl(self, cmd):
+        subprocess.run(["sh", os.path.join(TOP, "bench", "postfix.sh"), cmd, self.dir], check=True)
 
     def session_pids(self):
         return pgrep(f"^smtpd -n {self.port} ")

@@ -3,7 +3,7 @@
 #   bench/run.py            mxgate (tcpserver and listener modes) against Postfix
 #   bench/content/run.py    DATA throughput with the content checks off and on
 #   bench/sessions/run.py   mxgate-sessions against wc -l and gawk
-#   bench/send.py           mxgate-send: delivery from a full queue, memory with 100,000 queued
+#   bench/send.py           mxgate-send against Postfix: delivery from a full queue; memory with 100,000 queued
 # BENCH_QUICK=1 makes them short. Benchmarks print figures; they never fail on a time.
 set -e
 cd "$(dirname "$0")/.."
