@@ -8,11 +8,13 @@
  * others are grouped by domain and each group is one transaction (at most
  * SEND_RCPT_MAX recipients) to the domain's first next hop that answers
  * (route.c). The connection stays open for the next transaction to the
- * same hop, for at most CONN_IDLE_S seconds. What every recipient became
- * is appended to the entry as state records, made durable, before the
- * entry is removed or the next attempt is scheduled: a recipient is done
- * only after the next hop's 2xx, and a crash before the record is written
- * delivers it again (at least once, never lost). A temporary failure is
+ * same hop, for at most CONN_IDLE_S seconds. An entry whose recipients
+ * are all delivered is removed (the unlink and its directory's flush);
+ * otherwise what every recipient became is appended to the entry as state
+ * records, made durable, before its bounce, its removal or its next
+ * attempt: a recipient is done only after the next hop's 2xx, and a crash
+ * before the record or the unlink is on disk delivers it again (at least
+ * once, never lost). A temporary failure is
  * tried again after RETRY_FIRST_S seconds, doubled at each attempt up to
  * RETRY_MAX_S, until the entry is older than control/queuelifetime: then
  * it fails for good (Reject::SEND::Expired). A message still pending
@@ -330,7 +332,11 @@ static long long deliver_entry(struct worker *w, const char *id)
   free(todo);
   warn(w, id, &e, &records);
   long long next = 0;
-  if (entry_append(&e, &records, dir) != QQ_OK) {
+  bool all_delivered = true;                               /* then the unlink alone says so: no records to flush */
+  for (size_t i = 0; i < e.env.nrcpt; i++) all_delivered &= e.rcpt[i].state == 'd';
+  if (all_delivered) {
+    if (unlink(path) == 0) durable_dir(dir);               /* a crash before this delivers again: at least once */
+  } else if (entry_append(&e, &records, dir) != QQ_OK) {
     fprintf(stderr, "mxgate-send: queue entry %s: its state cannot be written: %s\n", id, strerror(errno));
     next = now + 60;                                       /* delivered again later: at least once */
   } else if (entry_done(&e)) {
