@@ -12,20 +12,23 @@ static const struct direct_queue embedded = { direct_open, direct_write, direct_
 
 int main(int argc, char **argv)
 {
-  static struct smtpd_config cfg;
-  static struct session s;
+  /* one static object, so that the configuration and the session's
+   * fields share pages: each page a start writes is a page fault */
+  static struct { struct smtpd_config cfg; struct session s; } m;
+  struct smtpd_config *cfg = &m.cfg;
+  struct session *s = &m.s;
   (void)argc;
   signal(SIGPIPE, SIG_IGN);
-  if (smtpd_config_load(&cfg, argv[0]) < 0) {
+  if (smtpd_config_load(cfg, argv[0]) < 0) {
     fputs("421 4.3.5 Server configuration error; try again later\r\n", stdout);
     fflush(stdout);
     return 1;
   }
   const char *qq = getenv("QMAILQUEUE");
-  if (!qq || !*qq) cfg.direct_queue = &embedded;
-  session_init(&s, &cfg, 0, 1, 2);
-  s.checkprogram = argv + 1;
-  int r = session_run(&s);
-  session_free(&s);
+  if (!qq || !*qq) cfg->direct_queue = &embedded;
+  session_init_zeroed(s, cfg, 0, 1, 2);                 /* static: zero already */
+  s->checkprogram = argv + 1;
+  int r = session_run(s);
+  session_free(s);
   return r;
 }
