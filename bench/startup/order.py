@@ -131,6 +131,10 @@ def main():
                 if s.startswith(m.group(1) + "_") and re.search(r"_(avx|evex)", s) and s not in have:
                     have.add(s)
                     out.append(s)
+    # objects of a page or more last, so that the small ones touched
+    # around them share pages (the session's 26 KB would split them)
+    size = {s[2]: s[1] for s in syms}
+    out = [n for n in out if size.get(n, 0) < 4096] + [n for n in out if size.get(n, 0) >= 4096]
     with open(OUT, "w") as fh:
         fh.write("\n".join(out) + "\n")
     print(f"{OUT}: {len(out)} symbols")

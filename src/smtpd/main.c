@@ -10,13 +10,15 @@
 
 static const struct direct_queue embedded = { direct_open, direct_write, direct_commit, direct_discard };
 
+/* one static object, so that the configuration and the session's fields
+ * share pages: each page a start writes is a page fault (its name is
+ * unique for the link order, src/smtpd/startup.order) */
+static struct { struct smtpd_config cfg; struct session s; } smtpd_static;
+
 int main(int argc, char **argv)
 {
-  /* one static object, so that the configuration and the session's
-   * fields share pages: each page a start writes is a page fault */
-  static struct { struct smtpd_config cfg; struct session s; } m;
-  struct smtpd_config *cfg = &m.cfg;
-  struct session *s = &m.s;
+  struct smtpd_config *cfg = &smtpd_static.cfg;
+  struct session *s = &smtpd_static.s;
   (void)argc;
   signal(SIGPIPE, SIG_IGN);
   if (smtpd_config_load(cfg, argv[0]) < 0) {
