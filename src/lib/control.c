@@ -123,6 +123,8 @@ int control_open(const char *rel)
 int control_readfile(str *out, const char *path, size_t max)
 {
   out->len = 0;
+  if (out->max && out->max < max) max = out->max;             /* the string's own cap, too */
+  if (!out->max && max > (1u << 20)) max = 1u << 20;            /* str.h: 0 is 1 MiB */
   int fd = control_open(path);
   if (fd < 0) return errno == ENOENT ? 0 : -1;
   for (;;) {

@@ -134,11 +134,24 @@ static void test_readfile_sizes(void **state)
     }
     str_free(&f);
   }
-  str small = STR_INIT(100);                        /* the string's own cap below the file */
+  size_t under[] = { 0, 50, 99, 100 };              /* the string's own cap, the file within it */
+  for (size_t k = 0; k < sizeof under / sizeof *under; k++) {
+    str small = STR_INIT(100);
+    put(text, under[k]);
+    assert_int_equal(control_readfile(&small, "control/num", 1 << 20), 1);
+    assert_int_equal(small.len, under[k]);
+    str_free(&small);
+  }
+  str small = STR_INIT(100);                        /* and the file beyond it */
   put(text, 101);
   assert_int_equal(control_readfile(&small, "control/num", 1 << 20), -1);
   assert_int_equal(errno, EFBIG);
   str_free(&small);
+  str dflt = STR_INIT(0);                           /* 0: str.h's 1 MiB */
+  put(text, 20000);
+  assert_int_equal(control_readfile(&dflt, "control/num", 64 << 20), 1);
+  assert_int_equal(dflt.len, 20000);
+  str_free(&dflt);
 }
 
 /* between control_dir_open() and control_dir_close() a file the listing
