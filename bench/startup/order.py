@@ -6,7 +6,7 @@ and then in a session with one message, in the order first touched.
 The static programs are linked with it (lld's --symbol-ordering-file, see
 the Makefile): the code and data a start runs through then sit together
 at the front of their sections instead of spread over the 5 MB of text,
-and a start faults in 7 windows of text rather than 18 (docs/bench.md,
+and a start faults in 6 windows of text rather than 18 (docs/bench.md,
 "Start-up under tcpserver"). A stale list costs speed, never correctness:
 names no longer in the program are skipped. Run it after changing what a
 session does at start, with the program built (default bin/mxgate-smtpd).
