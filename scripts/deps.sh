@@ -4,7 +4,7 @@
 # apt-get update only when something is missing. Nothing is downloaded
 # from anywhere but the Debian mirror.
 set -e
-PKGS="build-essential pkg-config libssl-dev libcdb-dev tinycdb libc-ares-dev
+PKGS="build-essential lld pkg-config libssl-dev libcdb-dev tinycdb libc-ares-dev
 libcrypt-dev zlib1g-dev libcmocka-dev libbsd-dev libdb-dev libmd-dev ucspi-tcp daemontools openssl
 swaks curl python3 libnet-ssleay-perl libio-socket-ssl-perl
 dnsmasq-base dnsutils python3-dnspython python3-yaml socat netcat-openbsd
@@ -18,7 +18,7 @@ PKGS="$PKGS dovecot-core dovecot-lmtpd"
 # deps.sh build (make build-deps): only what building, installing and running
 # mxgate need, for a server that is not to get the test suite's partners
 if [ "${1:-}" = build ]; then
-  PKGS="build-essential pkg-config libssl-dev libcdb-dev tinycdb libc-ares-dev libcrypt-dev
+  PKGS="build-essential lld pkg-config libssl-dev libcdb-dev tinycdb libc-ares-dev libcrypt-dev
 zlib1g-dev libbsd-dev libdb-dev libmd-dev libopendkim-dev ucspi-tcp daemontools openssl"
 fi
 missing=""

@@ -7,10 +7,8 @@
 
 int cdbx_open(struct cdbx *c, const char *path)
 {
-  char full[4096];
   c->open = false;
-  if (!control_path(full, sizeof full, path)) return -1;
-  c->fd = open(full, O_RDONLY | O_CLOEXEC);
+  c->fd = control_open(path);
   if (c->fd < 0) return errno == ENOENT ? 0 : -1;
   if (cdb_init(&c->cdb, c->fd) != 0) { close(c->fd); return -1; }
   c->open = true;

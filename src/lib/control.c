@@ -1,6 +1,7 @@
 /* control.c -- reading qmail-style control files (control.h). */
 #include "control.h"
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,72 @@ bool control_path(char *out, size_t cap, const char *rel)
   return n > 0 && (size_t)n < cap;
 }
 
+/* While a configuration is read (control_dir_open() to control_dir_close()),
+ * control/NAME is opened relative to the directory's descriptor, and a name
+ * the directory did not list is known missing without an open: mxgate-smtpd
+ * reads fourteen control files at every start under tcpserver, most of them
+ * absent, and each open of an absent file was a system call and a walk of
+ * the whole path (docs/bench.md, "Start-up under tcpserver"). The listing
+ * goes into a filter of 1024 bits, one per name's hash: a clear bit is a
+ * name not listed; a set one may be another name's, and then the file is
+ * opened as before. A file created after the listing reads as missing, as
+ * it would had it been created just after its open. */
+static __thread bool dir_open;         /* thread-local, and so in the block of TLS every */
+static __thread int dir_fd;            /* start writes anyway: a static one's first write */
+static __thread bool dir_listed;       /* would fault in a page of its own */
+static __thread unsigned char dir_names[128];
+
+static unsigned name_hash(const char *s)
+{
+  unsigned h = 2166136261u;
+  while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+  return (h ^ h >> 10) & 1023;
+}
+
+static void dir_list(int fd)
+{
+  char buf[2048];
+  memset(dir_names, 0, sizeof dir_names);
+  dir_listed = false;
+  for (;;) {
+    ssize_t n = getdents64(fd, buf, sizeof buf);
+    if (n < 0) return;                        /* no listing: every file is opened */
+    if (n == 0) break;
+    for (ssize_t off = 0; off < n; ) {
+      struct dirent64 *d = (struct dirent64 *)(buf + off);
+      unsigned h = name_hash(d->d_name);
+      dir_names[h >> 3] |= (unsigned char)(1u << (h & 7));
+      off += d->d_reclen;
+    }
+  }
+  dir_listed = true;
+}
+
+int control_dir_open(void)
+{
+  control_dir_close();
+  const char *home = control_home();
+  size_t n = strlen(home);
+  char small[256], *path = n + 9 <= sizeof small ? small : malloc(n + 9);
+  if (!path) return -1;
+  memcpy(path, home, n);
+  memcpy(path + n, "/control", 9);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int e = errno;
+  if (path != small) free(path);
+  if (fd < 0) { errno = e; return -1; }
+  dir_fd = fd;
+  dir_open = true;
+  dir_list(fd);
+  return 0;
+}
+
+void control_dir_close(void)
+{
+  if (dir_open) close(dir_fd);
+  dir_open = dir_listed = false;
+}
+
 int control_dir_check(char *path, size_t cap)
 {
   if (!control_path(path, cap, "control")) { errno = ENAMETOOLONG; return -1; }
@@ -33,26 +100,60 @@ int control_dir_check(char *path, size_t cap)
   return 0;
 }
 
-int control_readfile(str *out, const char *path, size_t max)
+/* apart, so that its path buffer is no part of the stack of the reads above */
+__attribute__((noinline)) static int open_path(const char *rel)
 {
   char full[4096];
+  if (!control_path(full, sizeof full, rel)) { errno = ENAMETOOLONG; return -1; }
+  return open(full, O_RDONLY | O_CLOEXEC);
+}
+
+int control_open(const char *rel)
+{
+  if (dir_open && strncmp(rel, "control/", 8) == 0 && rel[8] && !strchr(rel + 8, '/')) {
+    unsigned h = name_hash(rel + 8);
+    if (dir_listed && !(dir_names[h >> 3] & (1u << (h & 7)))) { errno = ENOENT; return -1; }
+    return openat(dir_fd, rel + 8, O_RDONLY | O_CLOEXEC);
+  }
+  return open_path(rel);
+}
+
+/* straight into out's memory, which grows as the file does: no buffer on
+ * the stack (each page of stack a start touches is a page fault) */
+int control_readfile(str *out, const char *path, size_t max)
+{
   out->len = 0;
-  if (!control_path(full, sizeof full, path)) { errno = ENAMETOOLONG; return -1; }
-  int fd = open(full, O_RDONLY | O_CLOEXEC);
+  if (out->max && out->max < max) max = out->max;             /* the string's own cap, too */
+  if (!out->max && max > (1u << 20)) max = 1u << 20;            /* str.h: 0 is 1 MiB */
+  int fd = control_open(path);
   if (fd < 0) return errno == ENOENT ? 0 : -1;
-  char buf[8192];
   for (;;) {
-    ssize_t r = read(fd, buf, sizeof buf);
+    size_t room = out->cap > out->len + 1 ? out->cap - out->len - 1 : 0;
+    if (room < 256) room = out->len < 4096 ? 512 : out->len;
+    if (room > max - out->len) room = max - out->len;
+    char probe;                               /* at max: one more byte tells a file too big */
+    if (room && !str_ready(out, out->len + room)) { close(fd); errno = EFBIG; return -1; }
+    ssize_t r = read(fd, room ? out->s + out->len : &probe, room ? room : 1);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) { int e = errno; close(fd); errno = e; return -1; }
     if (r == 0) break;
-    if (out->len + (size_t)r > max || !str_catb(out, buf, (size_t)r)) {
-      close(fd); errno = EFBIG; return -1;
-    }
+    if (!room) { close(fd); errno = EFBIG; return -1; }
+    out->len += (size_t)r;
   }
   close(fd);
   str_0(out);
   return 1;
+}
+
+/* "control/" NAME into rel (without snprintf, which cost a start more
+ * instructions than the rest of reading the file) */
+static bool control_rel(char *rel, size_t cap, const char *name)
+{
+  size_t n = strlen(name);
+  if (8 + n + 1 > cap) return false;
+  memcpy(rel, "control/", 8);
+  memcpy(rel + 8, name, n + 1);
+  return true;
 }
 
 static size_t trim(const char *s, size_t len)
@@ -64,8 +165,8 @@ static size_t trim(const char *s, size_t len)
 int control_readline(str *out, const char *name, const char *def)
 {
   str file = STR_INIT(1 << 20);
-  char rel[512];
-  snprintf(rel, sizeof rel, "control/%s", name);
+  char rel[256];
+  if (!control_rel(rel, sizeof rel, name)) { errno = ENAMETOOLONG; return -1; }
   int r = control_readfile(&file, rel, 1 << 20);
   if (r <= 0) {
     str_free(&file);
@@ -105,8 +206,8 @@ int control_readulong(unsigned long *n, const char *name)
 int control_readlist(str *out, const char *name)
 {
   str file = STR_INIT(64 << 20);
-  char rel[512];
-  snprintf(rel, sizeof rel, "control/%s", name);
+  char rel[256];
+  if (!control_rel(rel, sizeof rel, name)) { errno = ENAMETOOLONG; return -1; }
   out->len = 0;
   int r = control_readfile(&file, rel, 64 << 20);
   if (r <= 0) { str_free(&file); return r; }

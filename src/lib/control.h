@@ -32,6 +32,15 @@ const char *control_next(const str *list, const char *prev);
  * (errno set) with its path in path, for the caller's loud error: without
  * it every control file would read as missing and every default apply */
 int control_dir_check(char *path, size_t cap);
+/* control_dir_check() that keeps the directory open, and lists it once,
+ * until control_dir_close(): meanwhile control/NAME is opened relative to
+ * it, and a NAME it did not list reads as missing without an open (one
+ * reading of a configuration, never longer: a control directory replaced
+ * later must be seen) */
+int control_dir_open(void);
+void control_dir_close(void);
+/* open(2) of a path relative to home, or absolute, for reading */
+int control_open(const char *rel);
 
 /* a whole file (any path relative to home, or absolute) into out */
 int control_readfile(str *out, const char *path, size_t max);

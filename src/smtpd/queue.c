@@ -89,7 +89,7 @@ int queue_open(struct session *s, struct queue_job *q)
    * than the embedded queue: a scanner in front of the queue is never
    * skipped */
   const char *own = getenv("QMAILQUEUE");
-  const char *program = own && *own ? own : s->cfg->queue_program;
+  const char *program = own && *own ? own : smtpd_queue_program(s->cfg);
   q->direct = NULL;
   q->ops = own && *own ? NULL : s->cfg->direct_queue;
   if (q->ops) {

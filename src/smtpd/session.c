@@ -35,40 +35,53 @@ static int readlist(str *out, const char *name)
   return r;
 }
 
-static void queue_program_default(struct smtpd_config *cfg, const char *argv0)
+/* the queue program when QMAILQUEUE is unset and no embedded queue
+ * serves: mxgate-queue beside this program. Found at the first message
+ * that needs it, not at every start (a readlink of /proc/self/exe). */
+const char *smtpd_queue_program(const struct smtpd_config *cfg)
 {
-  const char *q = getenv("QMAILQUEUE");
+  static char path[PATH_MAX];
+  if (cfg->queue_program) return cfg->queue_program;
+  if (path[0]) return path;
   char self[PATH_MAX];
-  size_t cap = sizeof cfg->queue_program;
-  if (q && *q) { snprintf(cfg->queue_program, cap, "%s", q); return; }
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n > 0) self[n] = 0;
-  else snprintf(self, sizeof self, "%s", argv0 ? argv0 : "mxgate-smtpd");
+  else snprintf(self, sizeof self, "%s", cfg->argv0 ? cfg->argv0 : "mxgate-smtpd");
   char *slash = strrchr(self, '/');
   size_t dir = slash ? (size_t)(slash + 1 - self) : 0;
   static const char name[] = "mxgate-queue";      /* beside this program */
-  if (dir + sizeof name > cap) dir = 0;
-  memcpy(cfg->queue_program, self, dir);
-  memcpy(cfg->queue_program + dir, name, sizeof name);
+  if (dir + sizeof name > sizeof path) dir = 0;
+  memcpy(path, self, dir);
+  memcpy(path + dir, name, sizeof name);
+  return path;
 }
 
-/* 0 ok, -1 a control file is unreadable or invalid (message on stderr) */
-int smtpd_config_load(struct smtpd_config *cfg, const char *argv0)
+/* apart, so that the path's buffer is no part of every start's stack */
+__attribute__((noinline, cold)) static void control_dir_error(void)
+{
+  int e = errno;
+  char dir[4096];
+  control_path(dir, sizeof dir, "control");
+  fprintf(stderr, "mxgate-smtpd: fatal: cannot read the control directory %s: %s"
+          " (MXGATE_HOME names the home; an s/qmail home is /var/qmail)\n", dir, strerror(e));
+}
+
+static int config_read(struct smtpd_config *cfg, const char *argv0)
 {
   memset(cfg, 0, sizeof *cfg);
   str *all[] = { &cfg->me, &cfg->greeting, &cfg->localiphost, &cfg->rcpthosts, &cfg->badmailfrom,
                  &cfg->badrcptto, &cfg->badhelo, &cfg->relaymailfrom, &cfg->recipients,
                  &cfg->spflocalrules, &cfg->spfexplain };
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) all[i]->max = 64 << 20;
-  char host[256] = "localhost", dir[4096];
-  if (control_dir_check(dir, sizeof dir) < 0) {      /* never a silently empty configuration */
-    fprintf(stderr, "mxgate-smtpd: fatal: cannot read the control directory %s: %s"
-            " (MXGATE_HOME names the home; an s/qmail home is /var/qmail)\n", dir, strerror(errno));
-    return -1;
-  }
-  gethostname(host, sizeof host - 1);
+  if (control_dir_open() < 0) { control_dir_error(); return -1; }   /* never a silently empty configuration */
   errno = 0;
-  if (control_readline(&cfg->me, "me", host) < 0) { config_error("control/me"); return -1; }
+  int me = control_readline(&cfg->me, "me", NULL);
+  if (me == 0) {                                     /* the host's name only when control/me is missing */
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    if (!str_copys(&cfg->me, host)) me = -1;
+  }
+  if (me < 0) { config_error("control/me"); return -1; }
   if (control_readline(&cfg->greeting, "smtpgreeting", str_cstr(&cfg->me)) < 0) { config_error("control/smtpgreeting"); return -1; }
   if (control_readline(&cfg->localiphost, "localiphost", str_cstr(&cfg->me)) < 0) { config_error("control/localiphost"); return -1; }
   cfg->timeout = 1200;
@@ -94,8 +107,22 @@ int smtpd_config_load(struct smtpd_config *cfg, const char *argv0)
     config_error("control/morercpthosts.cdb");
     return -1;
   }
-  queue_program_default(cfg, argv0);
+  const char *q = getenv("QMAILQUEUE");
+  if (q && *q) {
+    static char loaded[PATH_MAX];
+    snprintf(loaded, sizeof loaded, "%s", q);
+    cfg->queue_program = loaded;
+  }
+  cfg->argv0 = argv0;
   return 0;
+}
+
+/* 0 ok, -1 a control file is unreadable or invalid (message on stderr) */
+int smtpd_config_load(struct smtpd_config *cfg, const char *argv0)
+{
+  int r = config_read(cfg, argv0);
+  control_dir_close();
+  return r;
 }
 
 static void copyenv(char *dst, size_t cap, const char *name, const char *fallback)
@@ -194,6 +221,11 @@ void session_reset_transaction(struct session *s)
 void session_init(struct session *s, const struct smtpd_config *cfg, int in, int out, int logfd)
 {
   memset(s, 0, sizeof *s);
+  session_init_zeroed(s, cfg, in, out, logfd);
+}
+
+void session_init_zeroed(struct session *s, const struct smtpd_config *cfg, int in, int out, int logfd)
+{
   s->cfg = cfg;
   conn_from_env(&s->conn);
   if (s->conn.databytes == ULONG_MAX) s->conn.databytes = cfg->databytes;

@@ -33,7 +33,8 @@ struct smtpd_config {
   bool have_badhelo;
   bool have_recipients;         /* control/recipients exists: its check applies */
   struct cdbx morercpthosts;
-  char queue_program[4096];
+  const char *queue_program;     /* QMAILQUEUE as the configuration was read, or NULL */
+  const char *argv0;
   /* set by mxgate-smtpd and mxgate-listen when QMAILQUEUE is unset: the
    * embedded queue, in this process (src/queue/direct.c): the message goes
    * straight into its Maildirs and a queue entry, no queue process */
@@ -86,8 +87,6 @@ struct rcpt {
 struct session {
   const struct smtpd_config *cfg;
   struct conn conn;
-  struct io_in in;
-  struct io_out out;
   int logfd;
   pid_t pid;
   char **checkprogram;          /* argv after the program name (SMTP AUTH) */
@@ -119,12 +118,23 @@ struct session {
   str first_rcpt;
   unsigned long rcpt_count, rcpt_accepted, rcpt_failed;
   bool notorious;
+  /* the buffers last, the output's before the input's: a session that was
+   * never zeroed (mxgate-smtpd's, static) writes the fields and the start
+   * of each buffer, which then fall on two pages rather than five */
+  struct io_out out;
+  struct io_in in;
 };
 
 /* session.c */
 int smtpd_config_load(struct smtpd_config *cfg, const char *argv0);
+/* QMAILQUEUE as the configuration was read, else mxgate-queue beside this program */
+const char *smtpd_queue_program(const struct smtpd_config *cfg);
 void conn_from_env(struct conn *c);
 void session_init(struct session *s, const struct smtpd_config *cfg, int in, int out, int logfd);
+/* session_init() of a session that is all zero bytes already (static
+ * storage a process has not used): without the memset, which would write
+ * each of its 26 KB, seven pages, at every start under tcpserver */
+void session_init_zeroed(struct session *s, const struct smtpd_config *cfg, int in, int out, int logfd);
 void session_reset_transaction(struct session *s);
 int session_run(struct session *s);
 void session_free(struct session *s);
