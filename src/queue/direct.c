@@ -43,8 +43,8 @@
 #define DIRECT_MAILDIRS 32       /* Maildir files written at once; more recipients take the entry */
 
 struct direct {
-  struct maildir_file *md;     /* nmd of them */
-  size_t nmd;
+  struct maildir_file *md;     /* nmd of them, room for cap (16 KB each: grown as needed) */
+  size_t nmd, cap;
   bool queued;                 /* the entry has recipients */
   bool local_queued;           /* and some are local: delivered from it after the commit */
   struct entry_writer w;
@@ -92,7 +92,14 @@ void *direct_open(const char *sender, const char *envelope, size_t envlen, int *
     i += n + 2;
     enum rcpt_kind k = localmap_find(map, rcpt, md, sizeof md);
     if (k == RCPT_MAILDIR && d->nmd < DIRECT_MAILDIRS) {
-      if (!d->md && !(d->md = calloc(DIRECT_MAILDIRS, sizeof *d->md))) { direct_discard(d); return NULL; }
+      if (d->nmd == d->cap) {                            /* 1, 2, 4 ... DIRECT_MAILDIRS */
+        size_t cap = d->cap ? 2 * d->cap : 1;
+        if (cap > DIRECT_MAILDIRS) cap = DIRECT_MAILDIRS;
+        struct maildir_file *md = realloc(d->md, cap * sizeof *md);
+        if (!md) { direct_discard(d); return NULL; }
+        d->md = md;
+        d->cap = cap;
+      }
       if (maildir_open(md, sender, rcpt, &d->md[d->nmd]) == QQ_OK) { d->nmd++; continue; }
     }                                                    /* a Maildir that cannot take it: the queue keeps it */
     if (k != RCPT_REMOTE) d->local_queued = true;

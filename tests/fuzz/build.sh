@@ -16,6 +16,11 @@
 #
 # A harness that must stand in for one file of its directory (say the
 # process a login starts) names it in a line "fuzz-without: src/DIR/FILE.c".
+# A harness whose code calls another directory's, as a program linked with
+# that directory's archive does (mxgate-smtpd with src/queue, the embedded
+# queue), names it in a line "fuzz-with: src/DIR": its sources (without
+# main.c) are compiled with -Isrc/DIR into an archive the harness links,
+# so only the objects it calls are pulled in, as in the Makefile.
 # Each source is compiled once per sanitizer into build/fuzz/obj-*/ and
 # every harness links those objects (the build is most of make check's
 # fuzz time).
@@ -69,6 +74,12 @@ for src in tests/fuzz/fuzz_${FUZZ_ONLY:-}*.c; do
       *)      fl=asan san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined" ;;
     esac
     objs="$(objects $fl lib src/lib/*.c) $(objects $fl "$dir" $extra)"
+    for w in $(sed -n 's/.*fuzz-with: src\/\([a-z]*\).*/\1/p' "$src"); do
+      a="$out/obj-$fl/lib$w.a"
+      wobjs=$(objects $fl "$w" $(ls src/$w/*.c | grep -v '/main\.c$'))
+      rm -f "$a"; ar rcs "$a" $wobjs
+      objs="$objs $a"
+    done
     clang $cflags $san -Isrc/lib -Isrc/"$dir" -o "$out/$name" "$src" $objs \
       -lopendkim -lcdb -lssl -lcrypto -lcares -lcrypt -lz -lm
     if [ -n "${FUZZ_RUNS:-}" ]; then              # the fixed run
