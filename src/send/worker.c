@@ -240,17 +240,26 @@ static void deliver_remote(struct worker *w, const char *id, struct entry *e, bo
   }
 }
 
+/* the recipients of e in state ('b' bounced, 'p' pending) for a report,
+ * their number in *n; NULL when out of memory */
+static struct bounce_failure *report_list(const struct entry *e, char state, size_t *n)
+{
+  struct bounce_failure *f = calloc(e->env.nrcpt ? e->env.nrcpt : 1, sizeof *f);
+  *n = 0;
+  for (size_t i = 0; f && i < e->env.nrcpt; i++)
+    if (e->rcpt[i].state == state)
+      f[(*n)++] = (struct bounce_failure){ .rcpt = i, .expired = strstr(e->rcpt[i].reply, "(given up after ") != NULL };
+  return f;
+}
+
 /* every recipient of e that failed for good, in one bounce (a double
  * bounce, or none, as bounce_kind_of says), queued before the entry goes */
 static int bounce(const char *id, const struct entry *e)
 {
-  struct bounce_failure *f = calloc(e->env.nrcpt ? e->env.nrcpt : 1, sizeof *f);
-  size_t n = 0;
+  size_t n;
+  struct bounce_failure *f = report_list(e, 'b', &n);
   char bid[256] = "";
   if (!f) return QQ_NOMEM;
-  for (size_t i = 0; i < e->env.nrcpt; i++)
-    if (e->rcpt[i].state == 'b')
-      f[n++] = (struct bounce_failure){ .rcpt = i, .expired = strstr(e->rcpt[i].reply, "(given up after ") != NULL };
   int r = n ? bounce_commit(e, bounce_kind_of(e), f, n, NULL, bid, sizeof bid) : QQ_OK;
   if (n && r == QQ_OK && bid[0]) {
     fprintf(stderr, "mxgate-send: %s: %zu recipient(s) failed, bounce queued as %s\n", id, n, bid);
@@ -270,12 +279,10 @@ static void warn(const struct worker *w, const char *id, const struct entry *e, 
 {
   time_t now = time(NULL);
   if (!w->cfg->bouncewarn || e->warned_at || entry_done(e) || now - e->queued_at < w->cfg->bouncewarn) return;
-  struct bounce_failure *f = calloc(e->env.nrcpt, sizeof *f);
-  size_t n = 0;
+  size_t n;
+  struct bounce_failure *f = report_list(e, 'p', &n);
   char bid[256] = "";
   if (!f) return;
-  for (size_t i = 0; i < e->env.nrcpt; i++)
-    if (e->rcpt[i].state == 'p') f[n++] = (struct bounce_failure){ .rcpt = i };
   int r = bounce_warn_commit(e, f, n, e->queued_at + w->cfg->lifetime, bid, sizeof bid);
   free(f);
   if (r != QQ_OK) {
